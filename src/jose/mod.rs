@@ -1,0 +1,34 @@
+//! JOSE on aws-lc-rs: algorithms (RFC 7518), public JWKs and thumbprints (RFC 7517, RFC 7638,
+//! RFC 8037), compact JWS (RFC 7515) with strict JSON, and signing keys.
+//!
+//! Why not jsonwebtoken: it keeps the last of duplicate JSON members, silently drops a
+//! private `d` from a JWK, does not check `crit`, has no ES512, and re-parses the key on every
+//! verification. Each of those is a refusal or a cost on the DPoP path, so this module talks
+//! to aws-lc-rs directly and keeps the provider key parsed once per JWK.
+
+mod alg;
+mod b64;
+mod error;
+mod json;
+mod jwk;
+mod jwk_set;
+mod jws;
+mod sign;
+
+pub use alg::{Algorithm, AlgorithmSet, Curve, KeyFamily, UnsupportedAlgorithm};
+pub use error::{JwkError, JwsError, JwsPart, SignError};
+pub use json::{JsonError, MAX_DEPTH, Object, parse_object};
+pub use jwk::{PublicJwk, Thumbprint};
+pub use jwk_set::{JwkSet, JwkSetError, MAX_KEYS, MAX_KIDLESS_CANDIDATES};
+pub use jws::{UnverifiedJws, VerifiedJws};
+pub use sign::SigningKey;
+
+/// Encodes bytes as unpadded base64url (RFC 7515 §2).
+pub fn base64url_encode(bytes: &[u8]) -> String {
+    b64::encode(bytes)
+}
+
+/// Decodes canonical unpadded base64url (RFC 7515 §2); `None` if it is not canonical.
+pub fn base64url_decode(text: &str) -> Option<Vec<u8>> {
+    b64::decode(text).ok()
+}

@@ -1,0 +1,4 @@
+//! mcp-warden
+#![doc = "crate docs pending"]
+
+pub mod jose;
