@@ -56,7 +56,7 @@ enum KeyMaterial {
         e: Vec<u8>,
         /// One provider key per RSA algorithm, built on first use: the provider binds
         /// a parsed key to one padding and digest.
-        parsed: [OnceLock<ParsedPublicKey>; 6],
+        parsed: Box<[OnceLock<ParsedPublicKey>; 6]>,
     },
     Ed25519 {
         key: ParsedPublicKey,

@@ -1,0 +1,54 @@
+//! DPoP (RFC 9449): proof validation for resource servers, `htu` normalization, server
+//! nonces, replay detection, and proof signing for clients.
+
+mod error;
+mod htu;
+mod nonce;
+mod replay;
+mod signer;
+mod validator;
+
+pub use error::ProofError;
+pub use htu::{HtuError, MAX_URI_LEN, NormalizedUri};
+pub use nonce::{FixedNonce, NonceError, NonceKeyError, NonceSource, StatelessNonces};
+pub use replay::{
+    InMemoryReplayStore, ReplayFuture, ReplayKey, ReplayStore, ReplayStoreError, Seen,
+};
+pub use signer::{ProofClaims, ProofSigner, access_token_hash};
+pub use validator::{ProofContext, ProofValidator, ProofValidatorBuilder, VerifiedProof};
+
+pub(crate) use validator::numeric_date_value;
+
+/// Picks the one proof of a request from all its `DPoP` field values (RFC 9449 §4.3 step 1).
+///
+/// Every value is read, not just the first, and a value holding a comma is refused: a
+/// compact JWS never contains one, so it can only be two proofs joined by a proxy
+/// (RFC 9110 §5.3).
+///
+/// ```
+/// use mcp_warden::dpop::{ProofError, single_proof};
+///
+/// assert_eq!(single_proof([b"a.b.c".as_slice()]), Ok(Some("a.b.c")));
+/// assert_eq!(single_proof([b"a.b.c".as_slice(), b"d.e.f"]), Err(ProofError::MultipleProofs));
+/// assert_eq!(single_proof([b"a.b.c, d.e.f".as_slice()]), Err(ProofError::MultipleProofs));
+/// assert_eq!(single_proof(std::iter::empty::<&[u8]>()), Ok(None));
+/// ```
+pub fn single_proof<'a>(
+    values: impl IntoIterator<Item = &'a [u8]>,
+) -> Result<Option<&'a str>, ProofError> {
+    let mut values = values.into_iter();
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() || first.contains(&b',') {
+        return Err(ProofError::MultipleProofs);
+    }
+    // RFC 9110 §5.5 allows surrounding whitespace in a field value.
+    let text = std::str::from_utf8(first)
+        .map_err(|_| ProofError::NotAscii)?
+        .trim_matches([' ', '\t']);
+    if !text.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ProofError::NotAscii);
+    }
+    Ok(Some(text))
+}

@@ -1,0 +1,221 @@
+//! Why a request was refused, and the one table that turns a refusal into an HTTP answer
+//! (RFC 6750 §3.1, RFC 9449 §7.1 and §12.2).
+//!
+//! Clients see only what [`Refusal::challenge`] returns: a status, an `error` code and a
+//! fixed description per rule. `Display` text is for logs and never reaches the wire.
+
+use crate::dpop::ProofError;
+use crate::token::TokenError;
+
+/// A refusal about the request itself rather than the proof or the token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RequestError {
+    /// No credentials of a scheme this resource accepts (RFC 6750 §3.1: no error code).
+    #[error("no credentials")]
+    NoCredentials,
+    /// More than one `Authorization` field — possibly Bearer and DPoP at once.
+    #[error("more than one Authorization field")]
+    MultipleAuthorization,
+    /// The `Authorization` field is not `scheme SP token68`.
+    #[error("malformed Authorization field")]
+    MalformedAuthorization,
+    /// The token is longer than the configured cap.
+    #[error("access token is {len} bytes, over the {max}-byte limit")]
+    TokenTooLarge {
+        /// Bytes received.
+        len: usize,
+        /// The cap.
+        max: usize,
+    },
+    /// The request URI cannot be normalized (it cannot match any `htu`).
+    #[error("request URI is not a valid absolute http(s) URI")]
+    InvalidRequestUri,
+    /// Bearer scheme where only DPoP is accepted (RFC 9449 §7.2).
+    #[error("Bearer tokens are not accepted; use DPoP")]
+    BearerNotAllowed,
+    /// A DPoP-bound token presented with the Bearer scheme (RFC 9449 §7.2).
+    #[error("DPoP-bound token presented as Bearer")]
+    BoundTokenAsBearer,
+    /// The DPoP scheme with a token that is not bound to a key (no `cnf.jkt`).
+    #[error("token presented with DPoP is not DPoP-bound")]
+    UnboundTokenAsDpop,
+}
+
+/// Why the guard refused a request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The request's credentials are absent or malformed, or the scheme is wrong.
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    /// The DPoP proof was refused.
+    #[error(transparent)]
+    Proof(#[from] ProofError),
+    /// The access token was refused.
+    #[error(transparent)]
+    Token(#[from] TokenError),
+}
+
+/// The `error` codes of RFC 6750 §3.1 and RFC 9449 §7.1, §12.2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// `invalid_request`.
+    InvalidRequest,
+    /// `invalid_token`.
+    InvalidToken,
+    /// `invalid_dpop_proof`.
+    InvalidDpopProof,
+    /// `use_dpop_nonce`.
+    UseDpopNonce,
+    /// `insufficient_scope`.
+    InsufficientScope,
+}
+
+impl ErrorCode {
+    /// The wire value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::InvalidToken => "invalid_token",
+            ErrorCode::InvalidDpopProof => "invalid_dpop_proof",
+            ErrorCode::UseDpopNonce => "use_dpop_nonce",
+            ErrorCode::InsufficientScope => "insufficient_scope",
+        }
+    }
+}
+
+/// What the client is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Challenge {
+    /// HTTP status.
+    pub status: u16,
+    /// The `error` parameter; `None` when the request carried no credentials
+    /// (RFC 6750 §3.1).
+    pub error: Option<ErrorCode>,
+    /// A fixed `error_description`, safe for clients.
+    pub description: &'static str,
+}
+
+const fn challenge(status: u16, error: Option<ErrorCode>, description: &'static str) -> Challenge {
+    Challenge {
+        status,
+        error,
+        description,
+    }
+}
+
+impl Refusal {
+    /// The HTTP answer for this refusal — the only place refusals meet the wire.
+    pub fn challenge(&self) -> Challenge {
+        use ErrorCode::*;
+        match self {
+            Refusal::Request(error) => match error {
+                RequestError::NoCredentials => challenge(401, None, "authentication required"),
+                RequestError::MultipleAuthorization => challenge(
+                    400,
+                    Some(InvalidRequest),
+                    "more than one Authorization field",
+                ),
+                RequestError::MalformedAuthorization => {
+                    challenge(400, Some(InvalidRequest), "malformed Authorization field")
+                }
+                RequestError::TokenTooLarge { .. } => {
+                    challenge(400, Some(InvalidRequest), "access token too large")
+                }
+                RequestError::InvalidRequestUri => {
+                    challenge(400, Some(InvalidRequest), "invalid request URI")
+                }
+                RequestError::BearerNotAllowed => {
+                    challenge(401, Some(InvalidToken), "DPoP-bound access token required")
+                }
+                RequestError::BoundTokenAsBearer => challenge(
+                    401,
+                    Some(InvalidToken),
+                    "DPoP-bound token requires the DPoP scheme",
+                ),
+                RequestError::UnboundTokenAsDpop => {
+                    challenge(401, Some(InvalidToken), "access token is not DPoP-bound")
+                }
+            },
+            Refusal::Proof(error) => match error {
+                ProofError::MultipleProofs => {
+                    challenge(400, Some(InvalidRequest), "more than one DPoP proof")
+                }
+                ProofError::NonceMissing | ProofError::NonceInvalid(_) => challenge(
+                    401,
+                    Some(UseDpopNonce),
+                    "resource server requires nonce in DPoP proof",
+                ),
+                ProofError::ReplayStore(_) => {
+                    challenge(503, None, "replay protection temporarily unavailable")
+                }
+                ProofError::Replayed => {
+                    challenge(401, Some(InvalidDpopProof), "DPoP proof replayed")
+                }
+                ProofError::IatTooOld { .. } | ProofError::IatInFuture { .. } => challenge(
+                    401,
+                    Some(InvalidDpopProof),
+                    "DPoP proof iat outside the acceptance window",
+                ),
+                ProofError::HtmMismatch { .. }
+                | ProofError::HtuMismatch
+                | ProofError::HtuInvalid(_) => challenge(
+                    401,
+                    Some(InvalidDpopProof),
+                    "DPoP proof does not match this request",
+                ),
+                ProofError::AthMissing | ProofError::AthMismatch | ProofError::KeyMismatch => {
+                    challenge(
+                        401,
+                        Some(InvalidDpopProof),
+                        "DPoP proof is not bound to this access token",
+                    )
+                }
+                ProofError::Missing => {
+                    challenge(401, Some(InvalidDpopProof), "DPoP proof required")
+                }
+                ProofError::NotAscii
+                | ProofError::Jws(_)
+                | ProofError::TypMissing
+                | ProofError::TypMismatch
+                | ProofError::JwkMissing
+                | ProofError::Jwk(_)
+                | ProofError::WrongType { .. }
+                | ProofError::ClaimMissing { .. }
+                | ProofError::JtiEmpty
+                | ProofError::JtiTooLong { .. } => {
+                    challenge(401, Some(InvalidDpopProof), "invalid DPoP proof")
+                }
+            },
+            Refusal::Token(error) => match error {
+                TokenError::Unavailable { .. } => {
+                    challenge(503, None, "token verification temporarily unavailable")
+                }
+                TokenError::Expired { .. } => {
+                    challenge(401, Some(InvalidToken), "access token expired")
+                }
+                TokenError::AudienceMismatch => challenge(
+                    401,
+                    Some(InvalidToken),
+                    "access token not issued for this resource",
+                ),
+                TokenError::TooLarge { .. }
+                | TokenError::NotAJwt
+                | TokenError::Jws(_)
+                | TokenError::UnknownKey
+                | TokenError::ProofAsToken
+                | TokenError::TypNotAtJwt
+                | TokenError::WrongType { .. }
+                | TokenError::ClaimMissing { .. }
+                | TokenError::IssuerMismatch
+                | TokenError::NotYetValid { .. }
+                | TokenError::UnsupportedBinding
+                | TokenError::Inactive
+                | TokenError::TokenTypeNotDpop => {
+                    challenge(401, Some(InvalidToken), "invalid access token")
+                }
+            },
+        }
+    }
+}
