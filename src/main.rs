@@ -21,13 +21,21 @@ enum Command {
         /// Vector files or directories.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        /// Also print what each request got and the internal refusal reason.
+        #[arg(long)]
+        explain: bool,
     },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Vectors { paths } => {
+        Command::Vectors { paths, explain } => {
+            let detail = if explain {
+                mcp_warden::vectors::Detail::Explain
+            } else {
+                mcp_warden::vectors::Detail::Outcome
+            };
             let runtime = match tokio::runtime::Builder::new_current_thread().build() {
                 Ok(runtime) => runtime,
                 Err(e) => {
@@ -35,7 +43,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            let report = runtime.block_on(mcp_warden::vectors::run_paths(&paths));
+            let report = runtime.block_on(mcp_warden::vectors::run_paths_with(&paths, detail));
             println!("{report}");
             if report.success() {
                 ExitCode::SUCCESS

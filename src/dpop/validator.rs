@@ -20,13 +20,13 @@ use super::replay::{InMemoryReplayStore, ReplayKey, ReplayStore, Seen};
 /// Validates DPoP proofs presented to a protected resource.
 ///
 /// ```
-/// use mcp_warden::dpop::{NormalizedUri, ProofContext, ProofSigner, ProofValidator};
+/// use mcp_warden::dpop::{NormalizedUri, ProofContext, ProofError, ProofSigner, ProofValidator};
 /// use mcp_warden::jose::Algorithm;
 ///
-/// # tokio_test_block_on(async {
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let now = 1_764_288_000;
 /// let signer = ProofSigner::generate(Algorithm::ES256)?;
-/// let uri = NormalizedUri::parse("https://mcp.example.com/mcp").unwrap();
+/// let uri = NormalizedUri::parse("https://mcp.example.com/mcp")?;
 /// let token = "an-access-token";
 /// let proof = signer.proof("POST", uri.as_str(), Some(token), None, now)?;
 ///
@@ -37,16 +37,14 @@ use super::replay::{InMemoryReplayStore, ReplayKey, ReplayStore, Seen};
 ///     access_token: Some(token),
 ///     bound_jkt: Some(signer.thumbprint().as_str()),
 /// };
-/// let verified = validator.validate(&proof, &context, now).await.unwrap();
+/// let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+/// let verified = runtime.block_on(validator.validate(&proof, &context, now))?;
 /// assert_eq!(verified.jkt(), signer.thumbprint());
 /// // The same proof again is a replay (RFC 9449 §11.1).
-/// assert!(validator.validate(&proof, &context, now).await.is_err());
-/// # Ok::<(), mcp_warden::jose::SignError>(())
-/// # })?;
-/// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
-/// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+/// let again = runtime.block_on(validator.validate(&proof, &context, now));
+/// assert_eq!(again.unwrap_err(), ProofError::Replayed);
+/// # Ok(())
 /// # }
-/// # Ok::<(), mcp_warden::jose::SignError>(())
 /// ```
 #[derive(Clone)]
 pub struct ProofValidator {

@@ -17,6 +17,6 @@ pub use format::{
     VectorRequest,
 };
 pub use runner::{
-    Observed, Report, VectorConfigError, VectorFileError, VectorOutcome, build_verifier,
-    expand_paths, load_file, parse_file, run_file, run_paths, run_vector,
+    Detail, Observed, Report, VectorConfigError, VectorFileError, VectorOutcome, build_verifier,
+    expand_paths, load_file, parse_file, run_file, run_paths, run_paths_with, run_vector,
 };

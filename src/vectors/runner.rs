@@ -41,8 +41,8 @@ pub struct VectorConfigError {
 /// The outcome of one vector.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VectorOutcome {
-    /// Every request behaved as expected.
-    Pass,
+    /// Every request behaved as expected; what each request got, in order.
+    Pass(Vec<Observed>),
     /// A request did not, or the configuration could not be built.
     Fail(String),
 }
@@ -135,8 +135,23 @@ pub fn parse_file(name: &str, text: &[u8]) -> Result<VectorFile, VectorFileError
     Ok(file)
 }
 
+/// How much a run prints per vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Detail {
+    /// `PASS id` / `FAIL id: …`.
+    #[default]
+    Outcome,
+    /// Also what each request of a passing vector got, with the internal refusal reason.
+    Explain,
+}
+
 /// Runs every vector of every file (directories expanded, see [`expand_paths`]).
 pub async fn run_paths(paths: &[PathBuf]) -> Report {
+    run_paths_with(paths, Detail::Outcome).await
+}
+
+/// [`run_paths`] with a chosen level of detail.
+pub async fn run_paths_with(paths: &[PathBuf], detail: Detail) -> Report {
     let mut report = Report::default();
     let files = match expand_paths(paths) {
         Ok(files) => files,
@@ -148,7 +163,7 @@ pub async fn run_paths(paths: &[PathBuf]) -> Report {
     };
     for path in files {
         match load_file(&path) {
-            Ok(file) => run_file(&file, &mut report).await,
+            Ok(file) => run_file(&file, detail, &mut report).await,
             Err(e) => {
                 report.file_errors += 1;
                 report.lines.push(format!("ERROR {e}"));
@@ -159,12 +174,19 @@ pub async fn run_paths(paths: &[PathBuf]) -> Report {
 }
 
 /// Runs the vectors of one parsed file into `report`.
-pub async fn run_file(file: &VectorFile, report: &mut Report) {
+pub async fn run_file(file: &VectorFile, detail: Detail, report: &mut Report) {
     for vector in &file.vectors {
         match run_vector(vector).await {
-            VectorOutcome::Pass => {
+            VectorOutcome::Pass(observed) => {
                 report.passed += 1;
                 report.lines.push(format!("PASS {}", vector.id));
+                if detail == Detail::Explain {
+                    for (index, got) in observed.iter().enumerate() {
+                        report
+                            .lines
+                            .push(format!("  requests[{index}]: {}", got.describe()));
+                    }
+                }
             }
             VectorOutcome::Fail(why) => {
                 report.failed += 1;
@@ -180,6 +202,7 @@ pub async fn run_vector(vector: &Vector) -> VectorOutcome {
         Ok(verifier) => verifier,
         Err(e) => return VectorOutcome::Fail(e.to_string()),
     };
+    let mut observed = Vec::with_capacity(vector.requests.len());
     for (index, request) in vector.requests.iter().enumerate() {
         let headers = match header_map(request) {
             Ok(headers) => headers,
@@ -194,8 +217,9 @@ pub async fn run_vector(vector: &Vector) -> VectorOutcome {
         if let Err(why) = got.check(request) {
             return VectorOutcome::Fail(format!("requests[{index}]: {why}"));
         }
+        observed.push(got);
     }
-    VectorOutcome::Pass
+    VectorOutcome::Pass(observed)
 }
 
 /// What the verifier did with a request, in the vocabulary of the format.
@@ -207,6 +231,8 @@ pub struct Observed {
     pub status: Option<u16>,
     /// The refusal's `error=` code.
     pub error: Option<String>,
+    /// The internal reason (the refusal's `Display`), for reviewers; never sent to clients.
+    pub reason: Option<String>,
 }
 
 impl From<Result<(), crate::guard::Refusal>> for Observed {
@@ -216,6 +242,7 @@ impl From<Result<(), crate::guard::Refusal>> for Observed {
                 accept: true,
                 status: None,
                 error: None,
+                reason: None,
             },
             Err(refusal) => {
                 let challenge = refusal.challenge();
@@ -223,6 +250,7 @@ impl From<Result<(), crate::guard::Refusal>> for Observed {
                     accept: false,
                     status: Some(challenge.status),
                     error: challenge.error.map(|code| code.as_str().to_owned()),
+                    reason: Some(refusal.to_string()),
                 }
             }
         }
@@ -259,11 +287,20 @@ impl Observed {
         Ok(())
     }
 
-    fn describe(&self) -> String {
+    /// `accept`, or `refuse STATUS CODE (reason)`.
+    pub fn describe(&self) -> String {
+        let reason = self.reason.as_deref().unwrap_or("");
         match (self.accept, self.status, &self.error) {
             (true, _, _) => "accept".into(),
-            (false, status, Some(error)) => format!("refuse {} {error}", status.unwrap_or(0)),
-            (false, status, None) => format!("refuse {} (no error code)", status.unwrap_or(0)),
+            (false, status, Some(error)) => {
+                format!("refuse {} {error} ({reason})", status.unwrap_or(0))
+            }
+            (false, status, None) => {
+                format!(
+                    "refuse {} without error code ({reason})",
+                    status.unwrap_or(0)
+                )
+            }
         }
     }
 }
