@@ -10,7 +10,7 @@ use std::sync::Arc;
 use aws_lc_rs::digest;
 use serde_json::Value;
 
-use crate::jose::{Algorithm, AlgorithmSet, Object, PublicJwk, Thumbprint, UnverifiedJws};
+use crate::jose::{Algorithm, AlgorithmSet, Object, PublicJwk, Thumbprint, UnverifiedJws, typ_is};
 
 use super::error::ProofError;
 use super::htu::NormalizedUri;
@@ -179,7 +179,7 @@ impl ProofValidator {
         // "application/" may be omitted, so both spellings are the same type.
         match header.get("typ") {
             None => return Err(ProofError::TypMissing),
-            Some(Value::String(typ)) if is_dpop_typ(typ) => {}
+            Some(Value::String(typ)) if typ_is(typ, "dpop+jwt") => {}
             Some(Value::String(_)) => return Err(ProofError::TypMismatch),
             Some(_) => return Err(ProofError::WrongType { name: "typ" }),
         }
@@ -302,15 +302,6 @@ impl ProofValidatorBuilder {
     pub fn build(self) -> ProofValidator {
         self.validator
     }
-}
-
-fn is_dpop_typ(typ: &str) -> bool {
-    let bare = if typ.len() > 12 && typ[..12].eq_ignore_ascii_case("application/") {
-        &typ[12..]
-    } else {
-        typ
-    };
-    bare.eq_ignore_ascii_case("dpop+jwt")
 }
 
 /// RFC 9449 §4.2: `ath` is base64url(SHA-256(ASCII(access token))). The expected value is

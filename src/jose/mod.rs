@@ -32,3 +32,28 @@ pub fn base64url_encode(bytes: &[u8]) -> String {
 pub fn base64url_decode(text: &str) -> Option<Vec<u8>> {
     b64::decode(text).ok()
 }
+
+/// Whether a `typ` header names the media type `expected` (given without `application/`):
+/// RFC 7515 §4.1.9 has media types compare case-insensitively and lets `application/` be
+/// omitted.
+///
+/// ```
+/// use mcp_warden::jose::typ_is;
+///
+/// assert!(typ_is("dpop+jwt", "dpop+jwt"));
+/// assert!(typ_is("application/DPoP+JWT", "dpop+jwt"));
+/// assert!(!typ_is("jwt", "dpop+jwt"));
+/// // A multi-byte character across the prefix boundary is just a mismatch.
+/// assert!(!typ_is("applicationñdpop+jwt", "dpop+jwt"));
+/// ```
+pub fn typ_is(typ: &str, expected: &str) -> bool {
+    const PREFIX: &[u8] = b"application/";
+    let bytes = typ.as_bytes();
+    // Byte-wise, so that no multi-byte character can split a slice.
+    let bare = if bytes.len() > PREFIX.len() && bytes[..PREFIX.len()].eq_ignore_ascii_case(PREFIX) {
+        &bytes[PREFIX.len()..]
+    } else {
+        bytes
+    };
+    bare.eq_ignore_ascii_case(expected.as_bytes())
+}

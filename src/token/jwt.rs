@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::jose::{AlgorithmSet, JwkSet, UnverifiedJws};
+use crate::jose::{AlgorithmSet, JwkSet, UnverifiedJws, typ_is};
 
 use super::claims::{AccessToken, ClaimRules};
 use super::error::TokenError;
@@ -120,13 +120,12 @@ impl JwtVerifier {
                 }
             }
             Some(Value::String(typ)) => {
-                let bare = media_type(typ);
-                // RFC 8725 §3.11: explicit typing keeps a DPoP proof (or an ID token
-                // typed as such) from being accepted as an access token.
-                if bare.eq_ignore_ascii_case("dpop+jwt") {
+                // RFC 8725 §3.11: explicit typing keeps a DPoP proof from being accepted as
+                // an access token.
+                if typ_is(typ, "dpop+jwt") {
                     return Err(TokenError::ProofAsToken);
                 }
-                if self.require_at_jwt && !bare.eq_ignore_ascii_case("at+jwt") {
+                if self.require_at_jwt && !typ_is(typ, "at+jwt") {
                     return Err(TokenError::TypNotAtJwt);
                 }
             }
@@ -203,14 +202,5 @@ impl JwtVerifierBuilder {
     /// The verifier.
     pub fn build(self) -> JwtVerifier {
         self.verifier
-    }
-}
-
-/// RFC 7515 §4.1.9: "application/" may be omitted from `typ`.
-fn media_type(typ: &str) -> &str {
-    if typ.len() > 12 && typ[..12].eq_ignore_ascii_case("application/") {
-        &typ[12..]
-    } else {
-        typ
     }
 }
