@@ -75,6 +75,7 @@
 pub mod dpop;
 pub mod guard;
 pub mod jose;
+pub mod jwks;
 pub mod token;
 pub mod vectors;
 

@@ -179,7 +179,7 @@ impl ProofValidator {
         // "application/" may be omitted, so both spellings are the same type.
         match header.get("typ") {
             None => return Err(ProofError::TypMissing),
-            Some(Value::String(typ)) if typ_is(typ, "dpop+jwt") => {}
+            Some(Value::String(typ)) if is_dpop_typ(typ) => {}
             Some(Value::String(_)) => return Err(ProofError::TypMismatch),
             Some(_) => return Err(ProofError::WrongType { name: "typ" }),
         }
@@ -302,6 +302,11 @@ impl ProofValidatorBuilder {
     pub fn build(self) -> ProofValidator {
         self.validator
     }
+}
+
+/// RFC 9449 §4.3 step 4 with RFC 7515 §4.1.9's media-type comparison.
+fn is_dpop_typ(typ: &str) -> bool {
+    typ_is(typ, "dpop+jwt")
 }
 
 /// RFC 9449 §4.2: `ath` is base64url(SHA-256(ASCII(access token))). The expected value is

@@ -5,27 +5,42 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::jose::{AlgorithmSet, JwkSet, UnverifiedJws, typ_is};
+use crate::jwks::{KeySource, KeySourceError, Refresh, StaticKeys};
 
 use super::claims::{AccessToken, ClaimRules};
 use super::error::TokenError;
 use super::{TokenFuture, TokenVerifier};
 
 /// One issuer whose tokens are trusted, with its keys and algorithms.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TrustedIssuer {
     issuer: String,
     algorithms: AlgorithmSet,
-    keys: Arc<JwkSet>,
+    keys: Arc<dyn KeySource>,
+}
+
+impl std::fmt::Debug for TrustedIssuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrustedIssuer")
+            .field("issuer", &self.issuer)
+            .field("algorithms", &self.algorithms)
+            .finish_non_exhaustive()
+    }
 }
 
 impl TrustedIssuer {
     /// An issuer (`iss`, compared exactly) with a fixed key set; every asymmetric algorithm
     /// its keys support is allowed until [`TrustedIssuer::algorithms`] narrows it.
     pub fn new(issuer: impl Into<String>, keys: JwkSet) -> Self {
+        Self::with_key_source(issuer, Arc::new(StaticKeys::new(keys)))
+    }
+
+    /// An issuer whose keys come from `keys` (e.g. a [`RemoteJwks`](crate::jwks::RemoteJwks)).
+    pub fn with_key_source(issuer: impl Into<String>, keys: Arc<dyn KeySource>) -> Self {
         TrustedIssuer {
             issuer: issuer.into(),
             algorithms: AlgorithmSet::ALL,
-            keys: Arc::new(keys),
+            keys,
         }
     }
 
@@ -69,7 +84,7 @@ impl TrustedIssuer {
 /// # }
 /// # Ok::<(), mcp_warden::jose::SignError>(())
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone, Debug)]
 pub struct JwtVerifier {
     audience: String,
     issuers: Vec<TrustedIssuer>,
@@ -104,8 +119,44 @@ impl JwtVerifier {
         }
     }
 
-    /// Verifies `token` at time `now` (synchronously: the keys are in memory).
+    /// Verifies `token` at time `now` with the keys already loaded, without waiting: what
+    /// a verifier over fixed keys needs. A key source with nothing loaded refuses with
+    /// [`TokenError::Unavailable`].
     pub fn verify_now(&self, token: &str, now: u64) -> Result<AccessToken, TokenError> {
+        let checked = self.precheck(token)?;
+        let keys = checked.issuer.keys.current().ok_or_else(keys_unavailable)?;
+        self.finish(checked, &keys, now)
+    }
+
+    /// Verifies `token` at time `now`, loading the issuer's keys when none are loaded and
+    /// once more when the token names a `kid` the loaded set lacks (key rotation).
+    pub async fn verify_async(&self, token: &str, now: u64) -> Result<AccessToken, TokenError> {
+        let checked = self.precheck(token)?;
+        let source = &checked.issuer.keys;
+        let mut keys = match source.current() {
+            Some(keys) => keys,
+            None => source
+                .refresh(Refresh::Missing)
+                .await
+                .map_err(unavailable)?,
+        };
+        if let Some(kid) = checked.kid.as_deref()
+            && keys
+                .candidates(Some(kid), checked.jws.alg())
+                .next()
+                .is_none()
+        {
+            keys = source
+                .refresh(Refresh::UnknownKid(kid))
+                .await
+                .map_err(unavailable)?;
+        }
+        self.finish(checked, &keys, now)
+    }
+
+    /// Everything that needs no key: size, structure, `typ`, the issuer and its
+    /// algorithms, the `kid`'s type.
+    fn precheck<'t>(&'t self, token: &'t str) -> Result<Prechecked<'t>, TokenError> {
         if token.len() > self.max_len {
             return Err(TokenError::TooLarge {
                 len: token.len(),
@@ -150,7 +201,17 @@ impl JwtVerifier {
             Some(Value::String(kid)) => Some(kid.clone()),
             Some(_) => return Err(TokenError::WrongType { name: "kid" }),
         };
-        let mut candidates = issuer.keys.candidates(kid.as_deref(), alg).peekable();
+        Ok(Prechecked { jws, issuer, kid })
+    }
+
+    fn finish(
+        &self,
+        checked: Prechecked<'_>,
+        keys: &JwkSet,
+        now: u64,
+    ) -> Result<AccessToken, TokenError> {
+        let Prechecked { jws, kid, .. } = checked;
+        let mut candidates = keys.candidates(kid.as_deref(), jws.alg()).peekable();
         if candidates.peek().is_none() {
             return Err(TokenError::UnknownKey);
         }
@@ -166,9 +227,28 @@ impl JwtVerifier {
     }
 }
 
+/// A token that passed every check that needs no key.
+struct Prechecked<'t> {
+    jws: UnverifiedJws<'t>,
+    issuer: &'t TrustedIssuer,
+    kid: Option<String>,
+}
+
+fn keys_unavailable() -> TokenError {
+    TokenError::Unavailable {
+        reason: "issuer keys not loaded".into(),
+    }
+}
+
+fn unavailable(error: KeySourceError) -> TokenError {
+    TokenError::Unavailable {
+        reason: error.to_string(),
+    }
+}
+
 impl TokenVerifier for JwtVerifier {
     fn verify<'a>(&'a self, token: &'a str, now: u64) -> TokenFuture<'a> {
-        Box::pin(std::future::ready(self.verify_now(token, now)))
+        Box::pin(self.verify_async(token, now))
     }
 }
 
