@@ -154,8 +154,15 @@ impl ProofValidator {
     ) -> Result<VerifiedProof, ProofError> {
         let verified = self.check(proof, context, now)?;
         // RFC 9449 §11.1: remember (jkt, jti) for as long as a proof with this iat could
-        // still be accepted; the whole window is the simple upper bound.
-        let ttl = self.max_age_s + self.max_future_s;
+        // still be accepted — through the second iat + max_age, inclusive (the store keeps
+        // an entry while now < recorded + ttl). Saturating: a huge configured window must
+        // never wrap into a short one.
+        let ttl = verified
+            .iat
+            .saturating_add(self.max_age_s)
+            .saturating_add(1)
+            .saturating_sub(now)
+            .max(1);
         let key = ReplayKey::new(verified.jkt.as_str(), &verified.jti);
         match self.replay.check_and_record(key, now, ttl).await {
             Ok(Seen::First) => Ok(verified),

@@ -15,8 +15,8 @@ use serde_json::{Map, Value};
 /// A JSON object whose member names are unique.
 pub type Object = Map<String, Value>;
 
-/// Nesting allowed below the top-level object. JOSE headers and claims are shallow; a
-/// legitimate `jwk` inside a header is depth 2, `cnf.jkt` depth 2.
+/// Nesting allowed, counting the top-level object as the first level. JOSE headers and
+/// claims are shallow: a `jwk` inside a header, or `cnf.jkt`, is at level 2.
 pub const MAX_DEPTH: usize = 16;
 
 /// Why a JSON text was refused.

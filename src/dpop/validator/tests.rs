@@ -183,9 +183,16 @@ async fn assert_accepted(cases: Vec<(&str, String)>, context: &ProofContext<'_>)
 // Step 1: exactly one DPoP field.
 // ---------------------------------------------------------------------------------------
 
+/// (case, field values, what `single_proof` returns).
+type FieldCase = (
+    &'static str,
+    Vec<&'static [u8]>,
+    Result<Option<&'static str>, ProofError>,
+);
+
 #[test]
 fn step1_exactly_one_visible_ascii_dpop_field() {
-    let cases: [(&str, Vec<&[u8]>, Result<Option<&str>, ProofError>); 12] = [
+    let cases: [FieldCase; 12] = [
         // No field is not an error here: the caller decides whether a proof is needed
         // (guard::verifier maps it to ProofError::Missing).
         ("step1_no_field", vec![], Ok(None)),
@@ -651,11 +658,10 @@ async fn typ_must_be_dpop_jwt_step4() {
     assert_refusals(cases, &context(&jkt(&key))).await;
 }
 
-/// The `typ` check slices `typ[..12]` by bytes; a typ whose 12th byte falls inside a
-/// multi-byte character makes it panic before the signature is checked, so any client
-/// (no key needed) can crash the request handler.
+/// Regression: the `typ` check once sliced `typ[..12]` by bytes, so a typ whose 12th byte
+/// falls inside a multi-byte character panicked before the signature was checked, letting
+/// any client (no key needed) crash the request handler.
 #[tokio::test(flavor = "current_thread")]
-#[ignore = "bug: is_dpop_typ slices typ[..12] on a non-char boundary and panics"]
 async fn typ_with_multibyte_char_at_byte_12_is_refused_not_a_panic_step4() {
     let key = es256();
     // "application" is 11 bytes; "é" takes bytes 11 and 12.
@@ -682,6 +688,10 @@ fn dpop_typ_spellings() {
         ("dpop+jwt;charset=utf-8", false),
         ("dpop", false),
         ("", false),
+        // A multi-byte character across the 12-byte prefix boundary.
+        ("applicationé/dpop+jwt", false),
+        ("applicatioé/dpop+jwt", false),
+        ("éapplication/dpop+jwt", false),
     ];
     for (typ, expected) in cases {
         assert_eq!(is_dpop_typ(typ), expected, "{typ:?}");
@@ -1172,8 +1182,15 @@ async fn iat_window_boundaries_are_exact_step11() {
             .max_future_s(0)
             .build()
     };
-    type Make = fn() -> ProofValidator;
-    let cases: Vec<(&str, Make, Value, u64, Result<(), ProofError>)> = vec![
+    /// (case, validator, iat, validator clock, outcome).
+    type WindowCase = (
+        &'static str,
+        fn() -> ProofValidator,
+        Value,
+        u64,
+        Result<(), ProofError>,
+    );
+    let cases: Vec<WindowCase> = vec![
         (
             "step11_oldest_accepted",
             default,
@@ -1636,12 +1653,11 @@ async fn replayed_proof_is_refused_for_the_whole_window() {
     }
 }
 
-/// A proof first accepted at the future edge of the window (`now = iat - max_future`) is
-/// still acceptable at `now = iat + max_age`, but the store was told to keep the record
-/// for `max_age + max_future` seconds from the first `now`, with an exclusive end: at that
-/// second the record has expired and the replay is accepted.
+/// RFC 9449 §11.1: a proof first accepted at the future edge of the window
+/// (`now = iat - max_future`) is still acceptable at `now = iat + max_age`, so its record
+/// must last through that second (the store's end is exclusive). Regression: the TTL was
+/// once `max_age + max_future` from the first `now`, one second short.
 #[tokio::test(flavor = "current_thread")]
-#[ignore = "bug: replay TTL max_age+max_future is one second short of the acceptance window"]
 async fn replay_record_covers_the_last_second_of_the_window() {
     let signer = ProofSigner::new(es256());
     let bound = signer.thumbprint().as_str().to_owned();
@@ -1654,6 +1670,27 @@ async fn replay_record_covers_the_last_second_of_the_window() {
     assert!(first.is_ok(), "{first:?}");
     let replay = validator
         .validate(&proof, &context(&bound), NOW + 10)
+        .await
+        .err();
+    assert_eq!(replay, Some(ProofError::Replayed));
+}
+
+/// A window configured as "effectively unlimited" must not overflow the TTL arithmetic
+/// (a panic in debug, a wrapped, tiny TTL in release that would accept the replay).
+/// Regression: the TTL was once an unchecked `max_age_s + max_future_s`.
+#[tokio::test(flavor = "current_thread")]
+async fn replay_ttl_does_not_overflow_with_a_huge_window() {
+    let signer = ProofSigner::new(es256());
+    let bound = signer.thumbprint().as_str().to_owned();
+    let validator = ProofValidator::builder()
+        .max_age_s(u64::MAX)
+        .max_future_s(1)
+        .build();
+    let proof = signer.proof(METHOD, URI, Some(TOKEN), None, NOW).unwrap();
+    let first = validator.validate(&proof, &context(&bound), NOW).await;
+    assert!(first.is_ok(), "{first:?}");
+    let replay = validator
+        .validate(&proof, &context(&bound), NOW)
         .await
         .err();
     assert_eq!(replay, Some(ProofError::Replayed));
