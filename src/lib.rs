@@ -76,6 +76,7 @@ pub mod dpop;
 pub mod guard;
 pub mod jose;
 pub mod jwks;
+pub mod secret;
 pub mod token;
 pub mod vectors;
 
