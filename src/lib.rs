@@ -72,6 +72,7 @@
 //! Time is always passed in (`now`, Unix seconds): checks never read the clock, so they
 //! are pure and the vectors can pin it.
 
+pub mod clock;
 pub mod dpop;
 pub mod guard;
 pub mod jose;

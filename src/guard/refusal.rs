@@ -40,6 +40,24 @@ pub enum RequestError {
     /// The DPoP scheme with a token that is not bound to a key (no `cnf.jkt`).
     #[error("token presented with DPoP is not DPoP-bound")]
     UnboundTokenAsDpop,
+    /// The body the scope policy needs is larger than the configured cap.
+    #[error("request body over the {max}-byte limit")]
+    BodyTooLarge {
+        /// The cap.
+        max: usize,
+    },
+    /// The body could not be read.
+    #[error("request body could not be read")]
+    BodyUnreadable,
+    /// The body is not a JSON-RPC message, so its scopes cannot be decided.
+    #[error("request body is not a valid MCP JSON-RPC message")]
+    InvalidMcpMessage,
+    /// An `Mcp-Method` / `Mcp-Name` header disagrees with the body (MCP 2026-07-28).
+    #[error("{header} header disagrees with the request body")]
+    McpHeaderMismatch {
+        /// The header.
+        header: &'static str,
+    },
 }
 
 /// Why the guard refused a request.
@@ -55,6 +73,12 @@ pub enum Refusal {
     /// The access token was refused.
     #[error(transparent)]
     Token(#[from] TokenError),
+    /// The token is valid but lacks scopes this operation needs (RFC 6750 §3.1).
+    #[error("insufficient scope: the operation needs {}", required.join(" "))]
+    InsufficientScope {
+        /// Every scope the operation needs (not only the missing ones).
+        required: Vec<String>,
+    },
 }
 
 /// The `error` codes of RFC 6750 §3.1 and RFC 9449 §7.1, §12.2.
@@ -137,7 +161,28 @@ impl Refusal {
                 RequestError::UnboundTokenAsDpop => {
                     challenge(401, Some(InvalidToken), "access token is not DPoP-bound")
                 }
+                RequestError::BodyTooLarge { .. } => {
+                    challenge(413, Some(InvalidRequest), "request body too large")
+                }
+                RequestError::BodyUnreadable => {
+                    challenge(400, Some(InvalidRequest), "request body could not be read")
+                }
+                RequestError::InvalidMcpMessage => challenge(
+                    400,
+                    Some(InvalidRequest),
+                    "request body is not a valid JSON-RPC message",
+                ),
+                RequestError::McpHeaderMismatch { .. } => challenge(
+                    400,
+                    Some(InvalidRequest),
+                    "Mcp-Method or Mcp-Name header disagrees with the body",
+                ),
             },
+            Refusal::InsufficientScope { .. } => challenge(
+                403,
+                Some(InsufficientScope),
+                "the access token lacks a scope this operation requires",
+            ),
             Refusal::Proof(error) => match error {
                 ProofError::MultipleProofs => {
                     challenge(400, Some(InvalidRequest), "more than one DPoP proof")

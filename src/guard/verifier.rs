@@ -151,8 +151,13 @@ impl ResourceVerifierBuilder {
     }
 
     /// The access-token verifier.
-    pub fn tokens(mut self, tokens: impl TokenVerifier) -> Self {
-        self.tokens = Some(Arc::new(tokens));
+    pub fn tokens(self, tokens: impl TokenVerifier) -> Self {
+        self.token_verifier_arc(Arc::new(tokens))
+    }
+
+    /// [`ResourceVerifierBuilder::tokens`] with a shared verifier.
+    pub fn token_verifier_arc(mut self, tokens: Arc<dyn TokenVerifier>) -> Self {
+        self.tokens = Some(tokens);
         self
     }
 

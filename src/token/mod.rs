@@ -4,6 +4,7 @@
 mod claims;
 mod error;
 mod introspection;
+mod introspection_client;
 mod jwt;
 
 use std::future::Future;
@@ -13,6 +14,10 @@ use std::sync::Arc;
 pub use claims::AccessToken;
 pub use error::TokenError;
 pub use introspection::{IntrospectionRules, StaticIntrospection};
+pub use introspection_client::{
+    ClientAuth, IntrospectionClient, IntrospectionClientBuilder, IntrospectionConfigError,
+    IntrospectionStats,
+};
 pub use jwt::{JwtVerifier, JwtVerifierBuilder, TrustedIssuer};
 
 /// The future of a token verification.
@@ -50,8 +55,13 @@ impl AccessTokenVerifier {
     }
 
     /// Verifies other tokens with `verifier` (introspection).
-    pub fn opaque(mut self, verifier: impl TokenVerifier) -> Self {
-        self.opaque = Some(Arc::new(verifier));
+    pub fn opaque(self, verifier: impl TokenVerifier) -> Self {
+        self.opaque_arc(Arc::new(verifier))
+    }
+
+    /// [`AccessTokenVerifier::opaque`] with a shared verifier.
+    pub fn opaque_arc(mut self, verifier: Arc<dyn TokenVerifier>) -> Self {
+        self.opaque = Some(verifier);
         self
     }
 }
