@@ -12,6 +12,14 @@ use std::sync::Arc;
 
 use crate::jose::JwkSet;
 
+mod config;
+mod discovery;
+mod http;
+mod remote;
+
+pub use config::{JwksConfigError, JwksLocation, RemoteJwksBuilder};
+pub use remote::{JwksStats, RemoteJwks};
+
 /// Why keys are being requested.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refresh<'a> {
