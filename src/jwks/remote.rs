@@ -208,7 +208,8 @@ impl RemoteJwks {
             let now = Instant::now();
             // A fetch in flight may bring the key: wait for it rather than refuse now.
             if !state.fetching && within(state.last_attempt, now, interval) {
-                tracing::debug!(
+                // Trace, not debug: a storm of random kids would flood the logs.
+                tracing::trace!(
                     source = inner.location.target(),
                     "token names an unknown kid; not refetching within min_refetch_interval"
                 );
