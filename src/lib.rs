@@ -77,6 +77,7 @@ pub mod dpop;
 pub mod guard;
 pub mod jose;
 pub mod jwks;
+mod outbound;
 pub mod secret;
 pub mod token;
 pub mod vectors;

@@ -10,7 +10,9 @@ use crate::dpop::{NonceSource, ProofValidator};
 use crate::token::{AccessTokenVerifier, TokenVerifier, TrustedIssuer};
 
 use super::forwarded::{PublicUri, TrustedProxy};
-use super::metadata::{MetadataError, ProtectedResourceMetadata, metadata_url, well_known_paths};
+use super::metadata::{
+    MetadataError, ProtectedResourceMetadata, metadata_url, secure_or_loopback, well_known_paths,
+};
 use super::scope::ScopePolicy;
 use super::service::GuardService;
 use super::verifier::{DpopMode, ResourceVerifier};
@@ -317,7 +319,7 @@ fn parse_resource(text: &str) -> Result<Url, GuardConfigError> {
             "must not have a fragment",
         ));
     }
-    if url.scheme() != "https" && !is_loopback(&url) {
+    if !secure_or_loopback(&url) {
         return Err(GuardConfigError::InvalidResource(
             "must be https (plain http only on a loopback host)",
         ));
@@ -328,16 +330,6 @@ fn parse_resource(text: &str) -> Result<Url, GuardConfigError> {
         ));
     }
     Ok(url)
-}
-
-fn is_loopback(url: &Url) -> bool {
-    url.scheme() == "http"
-        && match url.host() {
-            Some(url::Host::Domain(domain)) => domain == "localhost",
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            None => false,
-        }
 }
 
 /// Everything the service needs, shared by every clone of it.

@@ -268,7 +268,7 @@ impl ProtectedResourceMetadataBuilder {
 }
 
 /// `https`, or `http` on a loopback host (for local development and the demo).
-fn secure_or_loopback(url: &Url) -> bool {
+pub(crate) fn secure_or_loopback(url: &Url) -> bool {
     match url.scheme() {
         "https" => url.host().is_some(),
         "http" => match url.host() {

@@ -299,18 +299,14 @@ impl RemoteJwksBuilder {
         };
         let client = match self.client {
             Some(client) => client,
-            None => reqwest::Client::builder()
-                // A redirect could lead anywhere, including to plain http; an issuer that
-                // moved its keys must update its configuration or metadata instead.
-                .redirect(reqwest::redirect::Policy::none())
-                .https_only(!limits.allow_plain_http)
-                .timeout(limits.timeout)
-                .connect_timeout(limits.connect_timeout)
-                .user_agent(concat!("mcp-warden/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .map_err(|error| JwksConfigError::HttpClient {
-                    reason: error.to_string(),
-                })?,
+            None => crate::outbound::client(
+                limits.timeout,
+                limits.connect_timeout,
+                limits.allow_plain_http,
+            )
+            .map_err(|error| JwksConfigError::HttpClient {
+                reason: error.to_string(),
+            })?,
         };
         Ok(RemoteJwks::from_parts(location, limits, client))
     }

@@ -12,6 +12,8 @@ use http::header::{ACCEPT, AGE, CACHE_CONTROL};
 use http::{HeaderMap, StatusCode};
 use url::Url;
 
+use crate::outbound::{ReadError, read_capped};
+
 use crate::jose::{JsonError, JwkSetError};
 
 use super::config::Limits;
@@ -118,25 +120,12 @@ pub(super) async fn get_capped(
             return Err(FetchError::Status(response.status().as_u16()));
         }
         let max = limits.max_body_bytes;
-        // Refuse early when the length is announced; the loop below enforces the cap
-        // either way, since the announcement may be absent (chunked) or a lie.
-        if response
-            .content_length()
-            .is_some_and(|length| length > max as u64)
-        {
-            return Err(FetchError::BodyTooLarge { max });
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
+        let body = read_capped(&mut response, max)
             .await
-            .map_err(|error| FetchError::from_reqwest(&error))?
-        {
-            if body.len().saturating_add(chunk.len()) > max {
-                return Err(FetchError::BodyTooLarge { max });
-            }
-            body.extend_from_slice(&chunk);
-        }
+            .map_err(|error| match error {
+                ReadError::TooLarge => FetchError::BodyTooLarge { max },
+                ReadError::Transport(error) => FetchError::from_reqwest(&error),
+            })?;
         Ok(Fetched {
             headers: response.headers().clone(),
             body,

@@ -31,14 +31,13 @@ use url::form_urlencoded::byte_serialize;
 use zeroize::Zeroizing;
 
 use crate::jose::{Object, SigningKey, base64url_encode, parse_object};
+use crate::outbound::ReadError;
 use crate::secret::Secret;
 
 use super::claims::AccessToken;
 use super::error::TokenError;
 use super::introspection::IntrospectionRules;
 use super::{TokenFuture, TokenVerifier};
-
-const USER_AGENT: &str = concat!("mcp-warden/", env!("CARGO_PKG_VERSION"));
 /// RFC 7523 §2.2.
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 const ASSERTION_LIFETIME_S: u64 = 60;
@@ -347,16 +346,14 @@ impl IntrospectionClientBuilder {
         let authorization = authorization(&auth)?;
         let http = match self.http {
             Some(client) => client,
-            None => reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .https_only(!settings.allow_plain_http)
-                .timeout(settings.timeout)
-                .connect_timeout(settings.connect_timeout)
-                .user_agent(USER_AGENT)
-                .build()
-                .map_err(|e| IntrospectionConfigError::HttpClient {
-                    reason: e.to_string(),
-                })?,
+            None => crate::outbound::client(
+                settings.timeout,
+                settings.connect_timeout,
+                settings.allow_plain_http,
+            )
+            .map_err(|e| IntrospectionConfigError::HttpClient {
+                reason: e.to_string(),
+            })?,
         };
         let cache = Mutex::new(Cache {
             max_entries: settings.cache_max_entries,
@@ -502,25 +499,14 @@ impl Inner {
     /// The body, refused as soon as it passes the cap (declared or streamed).
     async fn read_capped(&self, response: &mut reqwest::Response) -> Result<Vec<u8>, TokenError> {
         let max = self.settings.max_response_bytes;
-        let too_large = || unavailable(format!("introspection response over {max} bytes"));
-        if response
-            .content_length()
-            .is_some_and(|len| len > max as u64)
-        {
-            return Err(too_large());
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
+        crate::outbound::read_capped(response, max)
             .await
-            .map_err(|e| self.transport_error(&e))?
-        {
-            if chunk.len() > max - body.len() {
-                return Err(too_large());
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(body)
+            .map_err(|error| match error {
+                ReadError::TooLarge => {
+                    unavailable(format!("introspection response over {max} bytes"))
+                }
+                ReadError::Transport(error) => self.transport_error(&error),
+            })
     }
 
     fn transport_error(&self, error: &reqwest::Error) -> TokenError {
