@@ -45,7 +45,10 @@ struct Setup {
 }
 
 fn setup() -> Setup {
-    let issuer_key = SigningKey::generate(Algorithm::ES256).unwrap().with_kid("as-1").unwrap();
+    let issuer_key = SigningKey::generate(Algorithm::ES256)
+        .unwrap()
+        .with_kid("as-1")
+        .unwrap();
     let signer = ProofSigner::generate(Algorithm::ES256).unwrap();
     let now = now();
     let token = issuer_key
@@ -58,7 +61,11 @@ fn setup() -> Setup {
         )
         .unwrap();
     let proofs = (0..POOL)
-        .map(|_| signer.proof("POST", RESOURCE, Some(&token), None, now).unwrap())
+        .map(|_| {
+            signer
+                .proof("POST", RESOURCE, Some(&token), None, now)
+                .unwrap()
+        })
         .collect();
     Setup {
         issuer_key,
@@ -68,12 +75,19 @@ fn setup() -> Setup {
 }
 
 fn jwks(setup: &Setup) -> JwkSet {
-    JwkSet::from_json(json!({"keys": [setup.issuer_key.public_jwk().to_json()]}).to_string().as_bytes())
-        .unwrap()
+    JwkSet::from_json(
+        json!({"keys": [setup.issuer_key.public_jwk().to_json()]})
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap()
 }
 
 fn handler_router() -> Router {
-    Router::new().route("/mcp", post(|body: String| async move { body.len().to_string() }))
+    Router::new().route(
+        "/mcp",
+        post(|body: String| async move { body.len().to_string() }),
+    )
 }
 
 fn guarded(setup: &Setup) -> Router {
@@ -88,14 +102,19 @@ fn guarded(setup: &Setup) -> Router {
 fn request(authorization: Option<(&str, &str)>) -> Request<Body> {
     let mut builder = Request::post("/mcp").header("content-type", "application/json");
     if let Some((token, proof)) = authorization {
-        builder = builder.header("authorization", format!("DPoP {token}")).header("dpop", proof);
+        builder = builder
+            .header("authorization", format!("DPoP {token}"))
+            .header("dpop", proof);
     }
     builder.body(Body::from(BODY)).unwrap()
 }
 
 fn bench(c: &mut Criterion) {
     let setup = setup();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
 
     let mut group = c.benchmark_group("axum");
     let bare = handler_router();
@@ -139,7 +158,15 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("keys");
     let fixed = StaticKeys::new(jwks(&setup));
     group.bench_function("static_current", |b| {
-        b.iter(|| black_box(fixed.current().unwrap().candidates(Some("as-1"), Algorithm::ES256).count()))
+        b.iter(|| {
+            black_box(
+                fixed
+                    .current()
+                    .unwrap()
+                    .candidates(Some("as-1"), Algorithm::ES256)
+                    .count(),
+            )
+        })
     });
     let remote = runtime.block_on(async {
         let body = json!({"keys": [setup.issuer_key.public_jwk().to_json()]}).to_string();
@@ -158,7 +185,15 @@ fn bench(c: &mut Criterion) {
     });
     group.bench_function("remote_jwks_cache_hit", |b| {
         let _entered = runtime.enter();
-        b.iter(|| black_box(remote.current().unwrap().candidates(Some("as-1"), Algorithm::ES256).count()))
+        b.iter(|| {
+            black_box(
+                remote
+                    .current()
+                    .unwrap()
+                    .candidates(Some("as-1"), Algorithm::ES256)
+                    .count(),
+            )
+        })
     });
     assert!(matches!(
         remote.current().unwrap().keys()[0].family(),

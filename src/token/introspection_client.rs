@@ -38,6 +38,7 @@ use super::claims::AccessToken;
 use super::error::TokenError;
 use super::introspection::IntrospectionRules;
 use super::{TokenFuture, TokenVerifier};
+
 /// RFC 7523 §2.2.
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 const ASSERTION_LIFETIME_S: u64 = 60;
