@@ -199,7 +199,7 @@ pub fn json_rpc_error_body(challenge: &Challenge, id: Option<&serde_json::Value>
         jsonrpc: "2.0",
         id,
         error: ErrorObject {
-            code: AUTH_ERROR_CODE,
+            code: challenge.json_rpc_code,
             message: challenge.description,
             data: ErrorData {
                 status: challenge.status,
@@ -242,6 +242,7 @@ mod tests {
             status,
             error,
             description,
+            json_rpc_code: AUTH_ERROR_CODE,
         }
     }
 
@@ -256,6 +257,7 @@ mod tests {
         status: 401,
         error: None,
         description: "authentication required",
+        json_rpc_code: AUTH_ERROR_CODE,
     };
 
     // RFC 6750 §3.1: no error code when the request had no credentials.

@@ -7,6 +7,9 @@
 use crate::dpop::ProofError;
 use crate::token::TokenError;
 
+use super::challenge::AUTH_ERROR_CODE;
+use super::mcp::HEADER_MISMATCH_CODE;
+
 /// A refusal about the request itself rather than the proof or the token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -119,6 +122,9 @@ pub struct Challenge {
     pub error: Option<ErrorCode>,
     /// A fixed `error_description`, safe for clients.
     pub description: &'static str,
+    /// The JSON-RPC `error.code` of the optional error body: [`AUTH_ERROR_CODE`], or
+    /// [`HEADER_MISMATCH_CODE`] where MCP 2026-07-28 assigns one.
+    pub json_rpc_code: i64,
 }
 
 const fn challenge(status: u16, error: Option<ErrorCode>, description: &'static str) -> Challenge {
@@ -126,6 +132,7 @@ const fn challenge(status: u16, error: Option<ErrorCode>, description: &'static 
         status,
         error,
         description,
+        json_rpc_code: AUTH_ERROR_CODE,
     }
 }
 
@@ -172,11 +179,15 @@ impl Refusal {
                     Some(InvalidRequest),
                     "request body is not a valid JSON-RPC message",
                 ),
-                RequestError::McpHeaderMismatch { .. } => challenge(
-                    400,
-                    Some(InvalidRequest),
-                    "Mcp-Method or Mcp-Name header disagrees with the body",
-                ),
+                // MCP 2026-07-28 gives this refusal its own JSON-RPC code.
+                RequestError::McpHeaderMismatch { .. } => Challenge {
+                    json_rpc_code: HEADER_MISMATCH_CODE,
+                    ..challenge(
+                        400,
+                        Some(InvalidRequest),
+                        "Mcp-Method or Mcp-Name header disagrees with the body",
+                    )
+                },
             },
             Refusal::InsufficientScope { .. } => challenge(
                 403,

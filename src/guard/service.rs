@@ -121,8 +121,13 @@ where
         Err(refusal) => return Ok(refuse(&config, refusal, None, &parts, now, cors)),
     };
 
-    // Scopes: the body is read only when the policy depends on the MCP operation.
-    let reads_body = config.scopes.needs_body() && parts.method == Method::POST;
+    // The body is read only when the scope policy depends on the MCP operation, or when the
+    // client names the operation in `Mcp-Method`/`Mcp-Name`, which must then agree with
+    // the body (MCP 2026-07-28).
+    let names_operation =
+        parts.headers.contains_key("mcp-method") || parts.headers.contains_key("mcp-name");
+    let reads_body =
+        parts.method == Method::POST && (config.scopes.needs_body() || names_operation);
     let (body, operations) = if reads_body {
         let bytes = match Limited::new(body, config.max_body_bytes).collect().await {
             Ok(collected) => collected.to_bytes(),
