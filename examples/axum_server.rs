@@ -75,7 +75,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Ctrl-C ends the process at once: graceful shutdown (`with_graceful_shutdown` on
     // `tokio::signal::ctrl_c()`) needs tokio's `signal` feature, which this crate's
     // dev-dependencies do not enable. Nothing is lost: the guard keeps no state to flush.
-    axum::serve(listener, app).await?;
+    // Finish in-flight requests on Ctrl-C instead of cutting them off.
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
     Ok(())
 }
 

@@ -118,7 +118,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("MCP endpoint: {resource}");
     // Ctrl-C ends the process at once: graceful shutdown needs tokio's `signal` feature,
     // which this crate's dev-dependencies do not enable.
-    axum::serve(listener, app).await?;
+    // Finish in-flight requests on Ctrl-C instead of cutting them off.
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
     Ok(())
 }
 

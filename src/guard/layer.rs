@@ -83,6 +83,7 @@ pub struct GuardBuilder {
     plain_errors: bool,
     realm: Option<String>,
     resource_name: Option<String>,
+    resource_documentation: Option<String>,
     scopes_supported: Vec<String>,
     extra_metadata: serde_json::Map<String, serde_json::Value>,
     leeway_s: u64,
@@ -191,7 +192,13 @@ impl GuardBuilder {
         self
     }
 
-    /// RFC 9728 `scopes_supported`.
+    /// RFC 9728 `resource_documentation`: a page for developers of clients.
+    pub fn resource_documentation(mut self, url: impl Into<String>) -> Self {
+        self.resource_documentation = Some(url.into());
+        self
+    }
+
+    /// RFC 9728 `scopes_supported` (default: every scope the scope policy names).
     pub fn scopes_supported<I: IntoIterator<Item = S>, S: Into<String>>(
         mut self,
         scopes: I,
@@ -264,14 +271,26 @@ impl GuardBuilder {
                 .unwrap_or_else(|| ProofValidator::builder().build()),
         };
         let nonces = proofs.nonces().cloned();
+        let scopes_supported = if self.scopes_supported.is_empty() {
+            self.scopes
+                .scopes()
+                .into_iter()
+                .map(str::to_owned)
+                .collect()
+        } else {
+            self.scopes_supported
+        };
         let mut metadata = ProtectedResourceMetadata::builder(resource_text.clone())
-            .scopes_supported(self.scopes_supported)
+            .scopes_supported(scopes_supported)
             .dpop(mode, proofs.algorithms());
         for server in self.authorization_servers {
             metadata = metadata.authorization_server(server);
         }
         if let Some(name) = self.resource_name {
             metadata = metadata.resource_name(name);
+        }
+        if let Some(url) = self.resource_documentation {
+            metadata = metadata.resource_documentation(url);
         }
         for (name, value) in self.extra_metadata {
             metadata = metadata.extra(name, value);
