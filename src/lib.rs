@@ -79,6 +79,8 @@ pub mod jose;
 pub mod jwks;
 mod outbound;
 pub mod secret;
+#[cfg(feature = "sidecar")]
+pub mod sidecar;
 pub mod token;
 pub mod vectors;
 

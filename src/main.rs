@@ -25,31 +25,115 @@ enum Command {
         #[arg(long)]
         explain: bool,
     },
+    /// Run the guard sidecar: a reverse proxy that checks DPoP-bound tokens in front of an
+    /// MCP server. Every option can also come from `MCP_WARDEN_*` environment variables.
+    #[cfg(feature = "sidecar")]
+    Guard {
+        /// The configuration file (TOML).
+        #[arg(long, short, env = "MCP_WARDEN_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Run every role the configuration names (today: the guard).
+    #[cfg(feature = "sidecar")]
+    Serve {
+        /// The configuration file (TOML).
+        #[arg(long, short, env = "MCP_WARDEN_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Load and validate a configuration, print every problem, and exit 1 if there is one.
+    #[cfg(feature = "sidecar")]
+    CheckConfig {
+        /// The configuration file (TOML).
+        file: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Vectors { paths, explain } => {
-            let detail = if explain {
-                mcp_warden::vectors::Detail::Explain
-            } else {
-                mcp_warden::vectors::Detail::Outcome
-            };
-            let runtime = match tokio::runtime::Builder::new_current_thread().build() {
-                Ok(runtime) => runtime,
-                Err(e) => {
-                    eprintln!("error: cannot start the runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            let report = runtime.block_on(mcp_warden::vectors::run_paths_with(&paths, detail));
-            println!("{report}");
-            if report.success() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
+        Command::Vectors { paths, explain } => vectors(paths, explain),
+        #[cfg(feature = "sidecar")]
+        Command::Guard { config } | Command::Serve { config } => sidecar(config),
+        #[cfg(feature = "sidecar")]
+        Command::CheckConfig { file } => check_config(&file),
+    }
+}
+
+fn vectors(paths: Vec<PathBuf>, explain: bool) -> ExitCode {
+    let detail = if explain {
+        mcp_warden::vectors::Detail::Explain
+    } else {
+        mcp_warden::vectors::Detail::Outcome
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let report = runtime.block_on(mcp_warden::vectors::run_paths_with(&paths, detail));
+    println!("{report}");
+    if report.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+#[cfg(feature = "sidecar")]
+fn load(file: Option<&std::path::Path>) -> Result<mcp_warden::sidecar::config::Config, ExitCode> {
+    use mcp_warden::sidecar::config::Config;
+    let config = Config::load(file).map_err(|error| {
+        eprintln!("error: {error}");
+        ExitCode::from(2)
+    })?;
+    if let Err(errors) = config.validate() {
+        for error in errors {
+            eprintln!("error: {error}");
+        }
+        return Err(ExitCode::from(2));
+    }
+    for warning in config.warnings() {
+        eprintln!("warning: {warning}");
+    }
+    Ok(config)
+}
+
+#[cfg(feature = "sidecar")]
+fn check_config(file: &std::path::Path) -> ExitCode {
+    match load(Some(file)) {
+        Ok(_) => {
+            println!("{}: ok", file.display());
+            ExitCode::SUCCESS
+        }
+        Err(_) => ExitCode::FAILURE,
+    }
+}
+
+#[cfg(feature = "sidecar")]
+fn sidecar(file: Option<PathBuf>) -> ExitCode {
+    let config = match load(file.as_deref()) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    mcp_warden::sidecar::init_logging(&config);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(mcp_warden::sidecar::run_guard(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "mcp-warden could not start");
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
         }
     }
 }

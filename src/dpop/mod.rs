@@ -5,6 +5,9 @@ mod error;
 mod htu;
 mod nonce;
 mod replay;
+mod replay_fallback;
+#[cfg(feature = "redis")]
+mod replay_redis;
 mod signer;
 mod validator;
 
@@ -13,6 +16,11 @@ pub use htu::{HtuError, MAX_URI_LEN, NormalizedUri};
 pub use nonce::{FixedNonce, NonceError, NonceKeyError, NonceSource, StatelessNonces};
 pub use replay::{
     InMemoryReplayStore, ReplayFuture, ReplayKey, ReplayStore, ReplayStoreError, Seen,
+};
+pub use replay_fallback::DegradingReplayStore;
+#[cfg(feature = "redis")]
+pub use replay_redis::{
+    RedisReplayError, RedisReplayStats, RedisReplayStore, RedisReplayStoreBuilder,
 };
 pub use signer::{ProofClaims, ProofSigner, access_token_hash};
 pub use validator::{ProofContext, ProofValidator, ProofValidatorBuilder, VerifiedProof};
@@ -51,4 +59,19 @@ pub fn single_proof<'a>(
         return Err(ProofError::NotAscii);
     }
     Ok(Some(text))
+}
+
+/// The RFC 7638 thumbprint of the `jwk` in a proof's header, WITHOUT verifying anything:
+/// for audit logs of refused requests only ("the client claimed this key"). `None` when
+/// the header cannot be read.
+pub fn claimed_thumbprint(proof: &str) -> Option<String> {
+    let header = proof.get(..proof.find('.')?)?;
+    if header.len() > ProofValidator::DEFAULT_MAX_PROOF_LEN {
+        return None;
+    }
+    let header = crate::jose::base64url_decode(header)?;
+    let header = crate::jose::parse_object(&header).ok()?;
+    let jwk = header.get("jwk")?.as_object()?;
+    let jwk = crate::jose::PublicJwk::from_object(jwk).ok()?;
+    Some(jwk.thumbprint().as_str().to_owned())
 }

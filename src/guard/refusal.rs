@@ -137,6 +137,17 @@ const fn challenge(status: u16, error: Option<ErrorCode>, description: &'static 
 }
 
 impl Refusal {
+    /// A short, stable label naming the failed rule (`proof_htu_mismatch`, …), for metrics
+    /// and logs. Never contains request data.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Refusal::Request(error) => error.reason(),
+            Refusal::Proof(error) => proof_reason(error),
+            Refusal::Token(error) => token_reason(error),
+            Refusal::InsufficientScope { .. } => "insufficient_scope",
+        }
+    }
+
     /// The HTTP answer for this refusal — the only place refusals meet the wire.
     pub fn challenge(&self) -> Challenge {
         use ErrorCode::*;
@@ -273,5 +284,75 @@ impl Refusal {
                 }
             },
         }
+    }
+}
+
+impl RequestError {
+    /// A short, stable label naming the failed rule, for metrics and logs.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            RequestError::NoCredentials => "no_credentials",
+            RequestError::MultipleAuthorization => "multiple_authorization",
+            RequestError::MalformedAuthorization => "malformed_authorization",
+            RequestError::TokenTooLarge { .. } => "token_too_large",
+            RequestError::InvalidRequestUri => "invalid_request_uri",
+            RequestError::BearerNotAllowed => "bearer_not_allowed",
+            RequestError::BoundTokenAsBearer => "bound_token_as_bearer",
+            RequestError::UnboundTokenAsDpop => "unbound_token_as_dpop",
+            RequestError::BodyTooLarge { .. } => "body_too_large",
+            RequestError::BodyUnreadable => "body_unreadable",
+            RequestError::InvalidMcpMessage => "invalid_mcp_message",
+            RequestError::McpHeaderMismatch { .. } => "mcp_header_mismatch",
+        }
+    }
+}
+
+fn proof_reason(error: &ProofError) -> &'static str {
+    match error {
+        ProofError::Missing => "proof_missing",
+        ProofError::MultipleProofs => "proof_multiple_proofs",
+        ProofError::NotAscii => "proof_not_ascii",
+        ProofError::Jws(_) => "proof_jws",
+        ProofError::TypMissing => "proof_typ_missing",
+        ProofError::TypMismatch => "proof_typ_mismatch",
+        ProofError::JwkMissing => "proof_jwk_missing",
+        ProofError::Jwk(_) => "proof_jwk",
+        ProofError::WrongType { .. } => "proof_wrong_type",
+        ProofError::ClaimMissing { .. } => "proof_claim_missing",
+        ProofError::JtiEmpty => "proof_jti_empty",
+        ProofError::JtiTooLong { .. } => "proof_jti_too_long",
+        ProofError::HtmMismatch { .. } => "proof_htm_mismatch",
+        ProofError::HtuInvalid(_) => "proof_htu_invalid",
+        ProofError::HtuMismatch => "proof_htu_mismatch",
+        ProofError::IatTooOld { .. } => "proof_iat_too_old",
+        ProofError::IatInFuture { .. } => "proof_iat_in_future",
+        ProofError::NonceMissing => "proof_nonce_missing",
+        ProofError::NonceInvalid(_) => "proof_nonce_invalid",
+        ProofError::AthMissing => "proof_ath_missing",
+        ProofError::AthMismatch => "proof_ath_mismatch",
+        ProofError::KeyMismatch => "proof_key_mismatch",
+        ProofError::Replayed => "proof_replayed",
+        ProofError::ReplayStore(_) => "proof_replay_store",
+    }
+}
+
+fn token_reason(error: &TokenError) -> &'static str {
+    match error {
+        TokenError::TooLarge { .. } => "token_too_large",
+        TokenError::NotAJwt => "token_not_a_jwt",
+        TokenError::Jws(_) => "token_jws",
+        TokenError::UnknownKey => "token_unknown_key",
+        TokenError::ProofAsToken => "token_proof_as_token",
+        TokenError::TypNotAtJwt => "token_typ_not_at_jwt",
+        TokenError::WrongType { .. } => "token_wrong_type",
+        TokenError::ClaimMissing { .. } => "token_claim_missing",
+        TokenError::IssuerMismatch => "token_issuer_mismatch",
+        TokenError::AudienceMismatch => "token_audience_mismatch",
+        TokenError::Expired { .. } => "token_expired",
+        TokenError::NotYetValid { .. } => "token_not_yet_valid",
+        TokenError::UnsupportedBinding => "token_unsupported_binding",
+        TokenError::Inactive => "token_inactive",
+        TokenError::TokenTypeNotDpop => "token_token_type_not_dpop",
+        TokenError::Unavailable { .. } => "token_unavailable",
     }
 }

@@ -1,0 +1,397 @@
+//! The sections around the guard: the listener (`[listen]`), the operations endpoint
+//! (`[admin]`), the upstream MCP server (`[upstream]`), the identity headers the upstream
+//! receives (`[identity]`), logs (`[log]`) and shutdown (`[shutdown]`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use http::HeaderName;
+use serde::Deserialize;
+use url::Url;
+
+use super::ConfigError;
+use super::check::{self, Problems, path, seconds};
+
+/// `[listen]`: the proxy listener clients connect to.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ListenConfig {
+    /// `IP:port` to listen on. Default `0.0.0.0:8080` (every interface, as a container
+    /// needs).
+    pub address: String,
+    /// PEM certificate chain for TLS; with `tls_key_file`, or neither for plain HTTP
+    /// (TLS terminated in front of the sidecar). Re-read when it changes.
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key for TLS; with `tls_cert_file`.
+    pub tls_key_file: Option<PathBuf>,
+    /// Connections served at once; more wait in the kernel's accept queue. Default 1024.
+    pub max_connections: usize,
+    /// Largest request head in bytes; larger gets 431. Default 16384.
+    pub max_header_bytes: usize,
+    /// Largest request body in bytes; larger gets 413. Also the most the guard reads to
+    /// find the MCP operation. Default 4194304 (4 MiB).
+    pub max_body_bytes: usize,
+    /// Seconds allowed for a request head to arrive (slow-loris bound). Default 10.
+    pub header_read_timeout_s: u64,
+    /// Seconds allowed for a TLS handshake. Default 10.
+    pub tls_handshake_timeout_s: u64,
+    /// Seconds an idle keep-alive connection is kept open. Default 120.
+    pub idle_timeout_s: u64,
+}
+
+impl Default for ListenConfig {
+    fn default() -> Self {
+        ListenConfig {
+            address: "0.0.0.0:8080".into(),
+            tls_cert_file: None,
+            tls_key_file: None,
+            max_connections: 1024,
+            max_header_bytes: 16 * 1024,
+            max_body_bytes: 4 * 1024 * 1024,
+            header_read_timeout_s: 10,
+            tls_handshake_timeout_s: 10,
+            idle_timeout_s: 120,
+        }
+    }
+}
+
+impl ListenConfig {
+    /// The address to bind.
+    pub fn socket_addr(&self) -> Result<SocketAddr, ConfigError> {
+        check::socket_addr("listen.address", &self.address)
+    }
+
+    /// The certificate and key files, when TLS is on.
+    pub fn tls(&self) -> Option<(&Path, &Path)> {
+        Some((
+            self.tls_cert_file.as_deref()?,
+            self.tls_key_file.as_deref()?,
+        ))
+    }
+
+    /// `header_read_timeout_s` as a duration.
+    pub fn header_read_timeout(&self) -> Duration {
+        seconds(self.header_read_timeout_s)
+    }
+
+    /// `tls_handshake_timeout_s` as a duration.
+    pub fn tls_handshake_timeout(&self) -> Duration {
+        seconds(self.tls_handshake_timeout_s)
+    }
+
+    /// `idle_timeout_s` as a duration.
+    pub fn idle_timeout(&self) -> Duration {
+        seconds(self.idle_timeout_s)
+    }
+
+    pub(super) fn check(&self, problems: &mut Problems) {
+        problems.take(self.socket_addr());
+        match (&self.tls_cert_file, &self.tls_key_file) {
+            (Some(cert), Some(key)) => {
+                for (name, file) in [("tls_cert_file", cert), ("tls_key_file", key)] {
+                    if !file.is_file() {
+                        problems.error(
+                            path("listen", name),
+                            format!("{} is not a readable file", file.display()),
+                        );
+                    }
+                }
+            }
+            (Some(_), None) => problems.error(
+                "listen.tls_key_file",
+                "tls_cert_file is set but tls_key_file is not; give both, or neither for plain HTTP",
+            ),
+            (None, Some(_)) => problems.error(
+                "listen.tls_cert_file",
+                "tls_key_file is set but tls_cert_file is not; give both, or neither for plain HTTP",
+            ),
+            (None, None) => {}
+        }
+        for (name, value) in [
+            ("max_connections", self.max_connections as u64),
+            ("max_header_bytes", self.max_header_bytes as u64),
+            ("max_body_bytes", self.max_body_bytes as u64),
+            ("header_read_timeout_s", self.header_read_timeout_s),
+            ("tls_handshake_timeout_s", self.tls_handshake_timeout_s),
+            ("idle_timeout_s", self.idle_timeout_s),
+        ] {
+            problems.positive(&path("listen", name), value);
+        }
+    }
+}
+
+/// `[admin]`: `/metrics`, `/healthz` and `/readyz`, on their own port so that they are
+/// never exposed through the proxy.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminConfig {
+    /// `IP:port` of the operations endpoint. Default `0.0.0.0:9090` (reachable by the
+    /// kubelet and Prometheus; keep it off the public network).
+    pub address: String,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            address: "0.0.0.0:9090".into(),
+        }
+    }
+}
+
+impl AdminConfig {
+    /// The address to bind.
+    pub fn socket_addr(&self) -> Result<SocketAddr, ConfigError> {
+        check::socket_addr("admin.address", &self.address)
+    }
+}
+
+/// `[upstream]`: the MCP server the sidecar protects.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// Base URL of the MCP server, `http://` or `https://`; the request's path and query
+    /// are appended. Default `http://127.0.0.1:3000` (the server in the same pod).
+    pub url: String,
+    /// Speak HTTP/2 without negotiation (h2c) to a plain-http upstream. Default false.
+    pub http2_prior_knowledge: bool,
+    /// Seconds allowed to connect. Default 2.
+    pub connect_timeout_s: u64,
+    /// Seconds allowed until the response head arrives. Default 30.
+    pub first_byte_timeout_s: u64,
+    /// Seconds allowed between two body chunks; a Server-Sent Events stream stays open as
+    /// long as it is active. Default 300.
+    pub idle_timeout_s: u64,
+    /// Extra PEM root certificates for an `https` upstream (a private CA).
+    pub ca_file: Option<PathBuf>,
+}
+
+impl Default for UpstreamConfig {
+    fn default() -> Self {
+        UpstreamConfig {
+            url: "http://127.0.0.1:3000".into(),
+            http2_prior_knowledge: false,
+            connect_timeout_s: 2,
+            first_byte_timeout_s: 30,
+            idle_timeout_s: 300,
+            ca_file: None,
+        }
+    }
+}
+
+impl UpstreamConfig {
+    /// The upstream's base URL: http or https, a host, no credentials, no fragment.
+    pub fn url(&self) -> Result<Url, ConfigError> {
+        let field = "upstream.url";
+        let url = check::url(field, &self.url)?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(ConfigError::new(
+                field,
+                format!(
+                    "scheme {:?} is not supported; use http:// or https://",
+                    url.scheme()
+                ),
+            ));
+        }
+        if url.fragment().is_some() {
+            return Err(ConfigError::new(field, "must not have a fragment"));
+        }
+        Ok(url)
+    }
+
+    /// `connect_timeout_s` as a duration.
+    pub fn connect_timeout(&self) -> Duration {
+        seconds(self.connect_timeout_s)
+    }
+
+    /// `first_byte_timeout_s` as a duration.
+    pub fn first_byte_timeout(&self) -> Duration {
+        seconds(self.first_byte_timeout_s)
+    }
+
+    /// `idle_timeout_s` as a duration.
+    pub fn idle_timeout(&self) -> Duration {
+        seconds(self.idle_timeout_s)
+    }
+
+    pub(super) fn check(&self, problems: &mut Problems) {
+        let url = problems.take(self.url());
+        if let Some(ca) = &self.ca_file {
+            if !ca.is_file() {
+                problems.error(
+                    "upstream.ca_file",
+                    format!("{} is not a readable file", ca.display()),
+                );
+            }
+            if url.as_ref().is_some_and(|url| url.scheme() == "http") {
+                problems.warn(
+                    "upstream.ca_file",
+                    "ignored: the upstream is plain http, so no certificate is checked",
+                );
+            }
+        }
+        for (name, value) in [
+            ("connect_timeout_s", self.connect_timeout_s),
+            ("first_byte_timeout_s", self.first_byte_timeout_s),
+            ("idle_timeout_s", self.idle_timeout_s),
+        ] {
+            problems.positive(&path("upstream", name), value);
+        }
+    }
+}
+
+/// `[identity]`: what the upstream learns about the verified caller. The sidecar removes
+/// any copy of these headers the client sent, so they can only come from the guard.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IdentityConfig {
+    /// Send the identity headers at all. Default true.
+    pub headers: bool,
+    /// The token's `sub`; `""` turns this header off. Default `x-mcp-subject`.
+    pub subject_header: String,
+    /// The OAuth client id; `""` turns it off. Default `x-mcp-client-id`.
+    pub client_id_header: String,
+    /// The granted scopes, space-separated; `""` turns it off. Default `x-mcp-scopes`.
+    pub scopes_header: String,
+    /// The RFC 7638 thumbprint of the caller's DPoP key; `""` turns it off. Default
+    /// `x-mcp-key-thumbprint`.
+    pub key_thumbprint_header: String,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        IdentityConfig {
+            headers: true,
+            subject_header: "x-mcp-subject".into(),
+            client_id_header: "x-mcp-client-id".into(),
+            scopes_header: "x-mcp-scopes".into(),
+            key_thumbprint_header: "x-mcp-key-thumbprint".into(),
+        }
+    }
+}
+
+/// The identity header names in force; `None` where a header is off.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IdentityHeaderNames {
+    /// For the token's `sub`.
+    pub subject: Option<HeaderName>,
+    /// For the OAuth client id.
+    pub client_id: Option<HeaderName>,
+    /// For the granted scopes.
+    pub scopes: Option<HeaderName>,
+    /// For the DPoP key thumbprint.
+    pub key_thumbprint: Option<HeaderName>,
+}
+
+impl IdentityConfig {
+    /// The header names, all `None` when `headers = false`.
+    pub fn header_names(&self) -> Result<IdentityHeaderNames, Vec<ConfigError>> {
+        if !self.headers {
+            return Ok(IdentityHeaderNames::default());
+        }
+        let mut problems = Problems::default();
+        let mut name = |field: &str, text: &str| {
+            problems
+                .take(check::header_name(&path("identity", field), text))
+                .flatten()
+        };
+        let names = IdentityHeaderNames {
+            subject: name("subject_header", &self.subject_header),
+            client_id: name("client_id_header", &self.client_id_header),
+            scopes: name("scopes_header", &self.scopes_header),
+            key_thumbprint: name("key_thumbprint_header", &self.key_thumbprint_header),
+        };
+        let all = [
+            ("subject_header", &names.subject),
+            ("client_id_header", &names.client_id),
+            ("scopes_header", &names.scopes),
+            ("key_thumbprint_header", &names.key_thumbprint),
+        ];
+        for (index, (field, header)) in all.iter().enumerate() {
+            let Some(header) = header else { continue };
+            if let Some((other, _)) = all[..index]
+                .iter()
+                .find(|(_, earlier)| earlier.as_ref() == Some(header))
+            {
+                problems.error(
+                    path("identity", field),
+                    format!("{header} is already used by identity.{other}; each header needs its own name"),
+                );
+            }
+        }
+        if problems.errors.is_empty() {
+            Ok(names)
+        } else {
+            Err(problems.errors)
+        }
+    }
+}
+
+/// The log line format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// One JSON object per line, for log collectors. The default.
+    #[default]
+    Json,
+    /// Human-readable lines, for a terminal.
+    Text,
+}
+
+/// `[log]`: structured logs. Tokens and proofs are never logged, whatever the level.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `json` or `text`. Default `json`.
+    pub format: LogFormat,
+    /// A `tracing` filter: a level (`info`) or directives (`info,mcp_warden=debug`).
+    /// Default `info`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Json,
+            level: "info".into(),
+        }
+    }
+}
+
+impl LogConfig {
+    pub(super) fn check(&self, problems: &mut Problems) {
+        if let Err(error) = tracing_subscriber::EnvFilter::try_new(&self.level) {
+            problems.error(
+                "log.level",
+                format!(
+                    "{:?} is not a log filter ({error}); use a level (error, warn, info, debug, trace) or directives such as \"info,mcp_warden=debug\"",
+                    self.level
+                ),
+            );
+        }
+    }
+}
+
+/// `[shutdown]`: what happens on SIGTERM.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ShutdownConfig {
+    /// Seconds in-flight requests (and open streams) may run on after SIGTERM before they
+    /// are cut. Default 30, the Kubernetes default grace period.
+    pub drain_timeout_s: u64,
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        ShutdownConfig {
+            drain_timeout_s: 30,
+        }
+    }
+}
+
+impl ShutdownConfig {
+    /// `drain_timeout_s` as a duration.
+    pub fn drain_timeout(&self) -> Duration {
+        seconds(self.drain_timeout_s)
+    }
+}

@@ -1,0 +1,441 @@
+//! The forwarding half of the sidecar: a tower service that sends a verified request to the
+//! upstream MCP server and streams the answer back.
+//!
+//! Proxy semantics follow RFC 9110 §7.6: hop-by-hop fields (`Connection` and the fields it
+//! names, `Keep-Alive`, `TE`, `Transfer-Encoding`, `Upgrade`, `Proxy-*`) are not forwarded
+//! in either direction; `Forwarded` (RFC 7239) and `X-Forwarded-*` describe this hop; the
+//! caller's identity reaches the upstream only in the configured headers, set from the
+//! verified [`Principal`] after every inbound copy was removed. Bodies stream both ways —
+//! Streamable HTTP answers with Server-Sent Events that must reach the client event by
+//! event.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Request, Response, StatusCode};
+use http_body::Body;
+use http_body_util::{Either, Full};
+use url::Url;
+
+use crate::guard::{PeerAddr, Principal, TrustedProxy};
+
+/// Which headers carry the caller's identity to the upstream. Inbound copies are always
+/// removed, so a client cannot claim an identity by sending them itself.
+#[derive(Debug, Clone)]
+pub struct IdentityHeaders {
+    /// `sub` of the token.
+    pub subject: Option<HeaderName>,
+    /// The OAuth client id.
+    pub client_id: Option<HeaderName>,
+    /// The granted scopes, space-separated.
+    pub scopes: Option<HeaderName>,
+    /// The RFC 7638 thumbprint of the proof key.
+    pub key_thumbprint: Option<HeaderName>,
+}
+
+impl Default for IdentityHeaders {
+    fn default() -> Self {
+        IdentityHeaders {
+            subject: Some(HeaderName::from_static("x-mcp-subject")),
+            client_id: Some(HeaderName::from_static("x-mcp-client-id")),
+            scopes: Some(HeaderName::from_static("x-mcp-scopes")),
+            key_thumbprint: Some(HeaderName::from_static("x-mcp-key-thumbprint")),
+        }
+    }
+}
+
+impl IdentityHeaders {
+    fn names(&self) -> impl Iterator<Item = &HeaderName> {
+        [
+            &self.subject,
+            &self.client_id,
+            &self.scopes,
+            &self.key_thumbprint,
+        ]
+        .into_iter()
+        .flatten()
+    }
+}
+
+/// How the sidecar reaches the upstream.
+#[derive(Debug, Clone)]
+pub struct UpstreamSettings {
+    /// The upstream's base URL; the request's path and query are appended to its path.
+    pub url: Url,
+    /// Speak HTTP/2 without negotiation (h2c) to a plain-http upstream.
+    pub http2_prior_knowledge: bool,
+    /// Time allowed to connect.
+    pub connect_timeout: Duration,
+    /// Time allowed until the response head arrives.
+    pub first_byte_timeout: Duration,
+    /// Time allowed between two reads of the response body; an SSE stream stays open as
+    /// long as events (or keep-alive comments) keep coming.
+    pub idle_timeout: Duration,
+    /// Extra PEM roots for an https upstream.
+    pub extra_roots_pem: Option<Vec<u8>>,
+    /// Largest request body forwarded; larger ones get 413.
+    pub max_body_bytes: u64,
+    /// The identity headers for the upstream.
+    pub identity: IdentityHeaders,
+    /// Peers whose `X-Forwarded-For` chain is extended rather than replaced.
+    pub trusted_proxies: Vec<TrustedProxy>,
+    /// Whether the listener is TLS (for `X-Forwarded-Proto`).
+    pub listener_tls: bool,
+}
+
+/// Why the upstream could not be used to build the client.
+#[derive(Debug, thiserror::Error)]
+#[error("upstream client: {0}")]
+pub struct UpstreamError(String);
+
+/// The response body: the upstream's stream, or the proxy's own error body.
+pub type ProxyBody = Either<reqwest::Body, Full<Bytes>>;
+
+/// Forwards requests to the upstream. Cheap to clone.
+#[derive(Clone)]
+pub struct Proxy {
+    inner: Arc<ProxyInner>,
+}
+
+struct ProxyInner {
+    client: reqwest::Client,
+    settings: UpstreamSettings,
+}
+
+impl std::fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Proxy")
+            .field("upstream", &self.inner.settings.url.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Proxy {
+    /// A proxy to `settings.url`.
+    pub fn new(settings: UpstreamSettings) -> Result<Self, UpstreamError> {
+        let mut builder = reqwest::Client::builder()
+            // The proxy forwards what it is told; following a redirect would send the
+            // request (and the caller's identity) somewhere else.
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(settings.connect_timeout)
+            .read_timeout(settings.idle_timeout)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .no_proxy();
+        if settings.http2_prior_knowledge {
+            builder = builder.http2_prior_knowledge();
+        }
+        if let Some(pem) = &settings.extra_roots_pem {
+            for certificate in reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| UpstreamError(format!("ca_file: {e}")))?
+            {
+                builder = builder.add_root_certificate(certificate);
+            }
+        }
+        let client = builder.build().map_err(|e| UpstreamError(e.to_string()))?;
+        Ok(Proxy {
+            inner: Arc::new(ProxyInner { client, settings }),
+        })
+    }
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl<B> tower_service::Service<Request<B>> for Proxy
+where
+    B: Body<Data = Bytes> + Send + Sync + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Response = Response<ProxyBody>;
+    type Error = Infallible;
+    type Future = BoxFuture<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let inner = self.inner.clone();
+        Box::pin(async move { Ok(inner.forward(request).await) })
+    }
+}
+
+impl ProxyInner {
+    async fn forward<B>(&self, request: Request<B>) -> Response<ProxyBody>
+    where
+        B: Body<Data = Bytes> + Send + Sync + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let settings = &self.settings;
+        let (parts, body) = request.into_parts();
+        if body
+            .size_hint()
+            .exact()
+            .or(body.size_hint().upper())
+            .is_some_and(|length| length > settings.max_body_bytes)
+            || declared_length(&parts.headers)
+                .is_some_and(|length| length > settings.max_body_bytes)
+        {
+            return error_response(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
+        }
+        let url = target_url(&settings.url, &parts.uri);
+        let mut headers = parts.headers;
+        let original_host = headers.get(header::HOST).cloned();
+        remove_hop_by_hop(&mut headers);
+        headers.remove(header::HOST);
+        for name in settings.identity.names() {
+            headers.remove(name);
+        }
+        set_forwarded(
+            &mut headers,
+            settings,
+            parts.extensions.get::<PeerAddr>(),
+            original_host,
+        );
+        if let Some(principal) = parts.extensions.get::<Principal>() {
+            set_identity(&mut headers, &settings.identity, principal);
+        }
+        let limited = http_body_util::Limited::new(body, settings.max_body_bytes as usize);
+        let sent = self
+            .client
+            .request(parts.method, url)
+            .headers(headers)
+            .body(reqwest::Body::wrap(limited))
+            .send();
+        let response = match tokio::time::timeout(settings.first_byte_timeout, sent).await {
+            Err(_) => {
+                tracing::warn!(upstream = %settings.url, "upstream did not answer in time");
+                return error_response(StatusCode::GATEWAY_TIMEOUT, "upstream timed out");
+            }
+            Ok(Err(error)) => return upstream_failure(&error, settings),
+            Ok(Ok(response)) => response,
+        };
+        let mut response: Response<reqwest::Body> = response.into();
+        remove_hop_by_hop(response.headers_mut());
+        response.map(Either::Left)
+    }
+}
+
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse().ok())
+}
+
+fn upstream_failure(error: &reqwest::Error, settings: &UpstreamSettings) -> Response<ProxyBody> {
+    let too_large = std::error::Error::source(error)
+        .into_iter()
+        .flat_map(|source| std::iter::successors(Some(source), |e| e.source()))
+        .any(|source| source.is::<http_body_util::LengthLimitError>());
+    if too_large {
+        return error_response(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
+    }
+    if error.is_timeout() {
+        tracing::warn!(upstream = %settings.url, "upstream timed out");
+        return error_response(StatusCode::GATEWAY_TIMEOUT, "upstream timed out");
+    }
+    tracing::warn!(upstream = %settings.url, error = %error, "upstream unreachable");
+    error_response(StatusCode::BAD_GATEWAY, "upstream unavailable")
+}
+
+/// The path and query of the request under the upstream's base path.
+fn target_url(base: &Url, uri: &http::Uri) -> Url {
+    let mut url = base.clone();
+    let base_path = base.path().trim_end_matches('/');
+    url.set_path(&format!("{base_path}{}", uri.path()));
+    url.set_query(uri.query());
+    url
+}
+
+/// RFC 9110 §7.6.1: `Connection`, every field it names, and the fixed hop-by-hop set.
+pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in [
+        header::CONNECTION,
+        HeaderName::from_static("keep-alive"),
+        HeaderName::from_static("proxy-connection"),
+        header::PROXY_AUTHENTICATE,
+        header::PROXY_AUTHORIZATION,
+        header::TE,
+        header::TRAILER,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+    ] {
+        headers.remove(name);
+    }
+}
+
+/// RFC 7239 `Forwarded` and the de-facto `X-Forwarded-*`: describe this hop; extend the
+/// chain only when the peer is a trusted proxy, otherwise a client could forge it.
+fn set_forwarded(
+    headers: &mut HeaderMap,
+    settings: &UpstreamSettings,
+    peer: Option<&PeerAddr>,
+    host: Option<HeaderValue>,
+) {
+    let trusted = peer.is_some_and(|peer| {
+        settings
+            .trusted_proxies
+            .iter()
+            .any(|range| range.contains(peer.0.ip()))
+    });
+    let proto = if settings.listener_tls {
+        "https"
+    } else {
+        "http"
+    };
+    let client_ip = peer.map(|peer| peer.0.ip().to_string());
+    let x_forwarded_for = HeaderName::from_static("x-forwarded-for");
+    let earlier_hops = trusted
+        .then(|| {
+            headers
+                .get(&x_forwarded_for)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        })
+        .flatten();
+    if !trusted {
+        headers.remove(header::FORWARDED);
+        headers.remove(HeaderName::from_static("x-forwarded-host"));
+        headers.remove(HeaderName::from_static("x-forwarded-proto"));
+        headers.remove(HeaderName::from_static("x-forwarded-prefix"));
+    }
+    if let Some(ip) = &client_ip {
+        let chain = match earlier_hops {
+            Some(earlier) => format!("{earlier}, {ip}"),
+            None => ip.clone(),
+        };
+        if let Ok(value) = HeaderValue::from_str(&chain) {
+            headers.insert(x_forwarded_for, value);
+        }
+    } else {
+        headers.remove(x_forwarded_for);
+    }
+    if !trusted {
+        headers.insert(
+            HeaderName::from_static("x-forwarded-proto"),
+            HeaderValue::from_static(proto),
+        );
+        if let Some(host) = &host {
+            headers.insert(HeaderName::from_static("x-forwarded-host"), host.clone());
+        }
+        let mut forwarded = format!("proto={proto}");
+        if let Some(ip) = &client_ip {
+            // RFC 7239 §6: IPv6 addresses are quoted and bracketed.
+            if ip.contains(':') {
+                forwarded = format!("for=\"[{ip}]\";{forwarded}");
+            } else {
+                forwarded = format!("for={ip};{forwarded}");
+            }
+        }
+        if let Some(host) = host.as_ref().and_then(|h| h.to_str().ok()) {
+            forwarded.push_str(&format!(";host=\"{host}\""));
+        }
+        if let Ok(value) = HeaderValue::from_str(&forwarded) {
+            headers.insert(header::FORWARDED, value);
+        }
+    }
+}
+
+fn set_identity(headers: &mut HeaderMap, names: &IdentityHeaders, principal: &Principal) {
+    let scopes = principal.scopes().join(" ");
+    let values = [
+        (&names.subject, principal.subject()),
+        (&names.client_id, principal.client_id()),
+        (
+            &names.scopes,
+            Some(scopes.as_str()).filter(|s| !s.is_empty()),
+        ),
+        (
+            &names.key_thumbprint,
+            principal.key_thumbprint().map(|t| t.as_str()),
+        ),
+    ];
+    for (name, value) in values {
+        let (Some(name), Some(value)) = (name, value) else {
+            continue;
+        };
+        // A claim that cannot be a header value is left out rather than mangled.
+        match HeaderValue::from_str(value) {
+            Ok(value) => {
+                headers.insert(name.clone(), value);
+            }
+            Err(_) => tracing::debug!(header = %name, "identity value is not a valid header value"),
+        }
+    }
+}
+
+/// A JSON-RPC-shaped error for MCP clients (JSON-RPC 2.0 §5.1, internal error), with the
+/// HTTP status in `data`.
+pub(crate) fn error_response(status: StatusCode, message: &'static str) -> Response<ProxyBody> {
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": {"code": -32603, "message": message, "data": {"status": status.as_u16()}},
+    });
+    let mut response = Response::new(Either::Right(Full::new(Bytes::from(body.to_string()))));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_fields_are_removed_with_those_connection_names() {
+        let mut headers = HeaderMap::new();
+        for (name, value) in [
+            ("connection", "keep-alive, x-secret-hop"),
+            ("keep-alive", "timeout=5"),
+            ("x-secret-hop", "1"),
+            ("te", "trailers"),
+            ("transfer-encoding", "chunked"),
+            ("upgrade", "h2c"),
+            ("proxy-authorization", "Basic x"),
+            ("content-type", "application/json"),
+        ] {
+            headers.insert(
+                HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            );
+        }
+        remove_hop_by_hop(&mut headers);
+        assert_eq!(headers.len(), 1);
+        assert!(headers.contains_key("content-type"));
+    }
+
+    #[test]
+    fn target_urls_keep_the_upstream_base_path() {
+        let uri: http::Uri = "/mcp?session=1".parse().unwrap();
+        let root = Url::parse("http://127.0.0.1:3000").unwrap();
+        assert_eq!(
+            target_url(&root, &uri).as_str(),
+            "http://127.0.0.1:3000/mcp?session=1"
+        );
+        let prefixed = Url::parse("http://upstream:3000/base/").unwrap();
+        assert_eq!(
+            target_url(&prefixed, &uri).as_str(),
+            "http://upstream:3000/base/mcp?session=1"
+        );
+    }
+}

@@ -1,0 +1,962 @@
+//! The sidecar's configuration: the example file, precedence (defaults < file <
+//! environment), secrets read from files, one test per validation rule naming its dotted
+//! field, typos caught by `deny_unknown_fields`, documentation of every option, and a guard
+//! built from a configuration that accepts a real DPoP request.
+
+#![cfg(feature = "sidecar")]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests: a panic is the failure report.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use axum::Router;
+use axum::routing::post;
+use http::{HeaderMap, StatusCode};
+use mcp_warden::guard::Principal;
+use mcp_warden::sidecar::build::guard_layer;
+use mcp_warden::sidecar::config::{
+    Config, ConfigError, GuardMode, IssuerKeys, LogFormat, OnRedisError, ReplayStoreKind,
+};
+use support::{AuthorizationServer, Client, ISSUER, now};
+use tower::ServiceExt;
+
+const RESOURCE: &str = "https://mcp.example.com/mcp";
+
+/// The smallest valid configuration: a resource and one issuer.
+const MINIMAL: &str = r#"
+[guard]
+resource = "https://mcp.example.com/mcp"
+[[guard.issuers]]
+issuer = "https://as.example.com"
+discovery = true
+"#;
+
+/// A directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Self {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let dir =
+            std::env::temp_dir().join(format!("mcp-warden-config-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    /// Writes `contents` to `name` and returns the path as TOML-quotable text.
+    fn file(&self, name: &str, contents: impl AsRef<[u8]>) -> String {
+        let path = self.0.join(name);
+        std::fs::write(&path, contents).unwrap();
+        path.display().to_string()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The validation errors of `toml`, which must parse.
+fn errors(toml: &str) -> Vec<ConfigError> {
+    let config = Config::parse(toml).unwrap_or_else(|e| panic!("does not parse: {e}\n{toml}"));
+    config.validate().err().unwrap_or_default()
+}
+
+fn fields(errors: &[ConfigError]) -> Vec<&str> {
+    errors.iter().map(|error| error.field.as_str()).collect()
+}
+
+fn example() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/warden.toml"))
+        .unwrap()
+}
+
+#[test]
+fn the_example_file_is_valid_and_shows_the_defaults() {
+    let config = Config::parse(&example()).unwrap();
+    assert_eq!(config.validate(), Ok(()));
+    // Every section but the resource and the issuer is exactly the built-in default.
+    let defaults = Config::default();
+    assert_eq!(config.listen, defaults.listen);
+    assert_eq!(config.admin, defaults.admin);
+    assert_eq!(config.upstream, defaults.upstream);
+    assert_eq!(config.identity, defaults.identity);
+    assert_eq!(config.log, defaults.log);
+    assert_eq!(config.shutdown, defaults.shutdown);
+    assert_eq!(config.guard.scopes, defaults.guard.scopes);
+    let mut guard = config.guard.clone();
+    guard.resource = None;
+    guard.issuers.clear();
+    assert_eq!(format!("{guard:?}"), format!("{:?}", defaults.guard));
+    assert_eq!(config.guard.resource.as_deref(), Some(RESOURCE));
+    assert_eq!(config.guard.issuers[0].issuer, ISSUER);
+    assert!(config.warnings().is_empty(), "{:?}", config.warnings());
+}
+
+#[test]
+fn the_defaults_are_the_safe_ones() {
+    let config = Config::parse(MINIMAL).unwrap();
+    assert_eq!(config.validate(), Ok(()));
+    let guard = &config.guard;
+    assert_eq!(guard.mode, GuardMode::Required);
+    assert!(!guard.dangerous_forward_credentials);
+    assert_eq!((guard.max_age_s, guard.max_future_s), (300, 300));
+    assert_eq!(guard.replay.store, ReplayStoreKind::Memory);
+    assert_eq!(guard.replay.on_redis_error, OnRedisError::FailClosed);
+    assert!(guard.trusted_proxies.is_empty());
+    assert!(!guard.issuers[0].dangerous_allow_plain_http);
+    assert_eq!(config.log.format, LogFormat::Json);
+    assert_eq!(
+        config.listen.socket_addr().unwrap().to_string(),
+        "0.0.0.0:8080"
+    );
+    assert_eq!(
+        config.admin.socket_addr().unwrap().to_string(),
+        "0.0.0.0:9090"
+    );
+    // Published authorization servers default to the https issuers.
+    assert_eq!(guard.effective_authorization_servers(), [ISSUER]);
+}
+
+/// One case per validation rule: the configuration and the field its error must name.
+#[test]
+fn every_validation_rule_names_its_field() {
+    let issuer = "[[guard.issuers]]\nissuer = \"https://as.example.com\"\ndiscovery = true\n";
+    let resource = "resource = \"https://mcp.example.com/mcp\"\n";
+    let guard = |lines: &str| format!("[guard]\n{resource}{lines}\n{issuer}");
+    let with = |section: &str| format!("{MINIMAL}\n{section}\n");
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "resource missing",
+            format!("[guard]\n{issuer}"),
+            "guard.resource",
+        ),
+        (
+            "resource relative",
+            format!("[guard]\nresource = \"/mcp\"\n{issuer}"),
+            "guard.resource",
+        ),
+        (
+            "resource plain http off loopback",
+            format!("[guard]\nresource = \"http://mcp.example.com/mcp\"\n{issuer}"),
+            "guard.resource",
+        ),
+        (
+            "resource with fragment",
+            format!("[guard]\nresource = \"https://mcp.example.com/mcp#x\"\n{issuer}"),
+            "guard.resource",
+        ),
+        (
+            "no token verification",
+            format!("[guard]\n{resource}"),
+            "guard.issuers",
+        ),
+        (
+            "issuer without key source",
+            format!("[guard]\n{resource}[[guard.issuers]]\nissuer = \"https://as.example.com\"\n"),
+            "guard.issuers[0]",
+        ),
+        (
+            "issuer with two key sources",
+            format!("[guard]\n{resource}{issuer}jwks_uri = \"https://as.example.com/jwks\"\n"),
+            "guard.issuers[0]",
+        ),
+        (
+            "issuer identifier missing",
+            format!(
+                "[guard]\n{resource}[[guard.issuers]]\njwks_uri = \"https://as.example.com/jwks\"\n"
+            ),
+            "guard.issuers[0].issuer",
+        ),
+        (
+            "jwks_uri over plain http",
+            format!(
+                "[guard]\n{resource}[[guard.issuers]]\nissuer = \"x\"\njwks_uri = \"http://as.example.com/jwks\"\n"
+            ),
+            "guard.issuers[0].jwks_uri",
+        ),
+        (
+            "inline jwks that is not a JWK Set",
+            format!(
+                "[guard]\n{resource}[[guard.issuers]]\nissuer = \"x\"\njwks = {{ nokeys = 1 }}\n"
+            ),
+            "guard.issuers[0].jwks",
+        ),
+        (
+            "issuer listed twice",
+            format!("[guard]\n{resource}{issuer}{issuer}"),
+            "guard.issuers[1].issuer",
+        ),
+        (
+            "issuer algorithm HS256",
+            format!("[guard]\n{resource}{issuer}algorithms = [\"HS256\"]\n"),
+            "guard.issuers[0].algorithms[0]",
+        ),
+        (
+            "proof algorithm none",
+            guard("dpop_algs = [\"ES256\", \"none\"]"),
+            "guard.dpop_algs[1]",
+        ),
+        (
+            "no proof algorithm",
+            guard("dpop_algs = []"),
+            "guard.dpop_algs",
+        ),
+        (
+            "zero proof window",
+            guard("max_age_s = 0"),
+            "guard.max_age_s",
+        ),
+        (
+            "trusted proxy range",
+            guard("trusted_proxies = [\"10.0.0.0/8\", \"10.0.0.0/33\"]"),
+            "guard.trusted_proxies[1]",
+        ),
+        (
+            "authorization server not an issuer identifier",
+            guard("authorization_servers = [\"not a url\"]"),
+            "guard.authorization_servers[0]",
+        ),
+        (
+            "reserved metadata member",
+            guard("metadata = { resource = \"x\" }"),
+            "guard.metadata.resource",
+        ),
+        (
+            "TLS cert without key",
+            with("[listen]\ntls_cert_file = \"/c.pem\""),
+            "listen.tls_key_file",
+        ),
+        (
+            "TLS key without cert",
+            with("[listen]\ntls_key_file = \"/k.pem\""),
+            "listen.tls_cert_file",
+        ),
+        (
+            "listen address",
+            with("[listen]\naddress = \"localhost\""),
+            "listen.address",
+        ),
+        (
+            "admin address",
+            with("[admin]\naddress = \"9090\""),
+            "admin.address",
+        ),
+        (
+            "admin on the proxy port",
+            with("[admin]\naddress = \"127.0.0.1:8080\""),
+            "admin.address",
+        ),
+        (
+            "zero header timeout",
+            with("[listen]\nheader_read_timeout_s = 0"),
+            "listen.header_read_timeout_s",
+        ),
+        (
+            "zero body limit",
+            with("[listen]\nmax_body_bytes = 0"),
+            "listen.max_body_bytes",
+        ),
+        (
+            "zero connect timeout",
+            with("[upstream]\nconnect_timeout_s = 0"),
+            "upstream.connect_timeout_s",
+        ),
+        (
+            "zero drain timeout",
+            with("[shutdown]\ndrain_timeout_s = 0"),
+            "shutdown.drain_timeout_s",
+        ),
+        (
+            "upstream scheme",
+            with("[upstream]\nurl = \"ftp://127.0.0.1:3000\""),
+            "upstream.url",
+        ),
+        (
+            "upstream not a URL",
+            with("[upstream]\nurl = \"127.0.0.1:3000\""),
+            "upstream.url",
+        ),
+        (
+            "redis without URL",
+            with("[guard.replay]\nstore = \"redis\""),
+            "guard.replay.redis_url_file",
+        ),
+        (
+            "redis URL scheme",
+            with("[guard.replay]\nstore = \"redis\"\nredis_url = \"http://redis:6379\""),
+            "guard.replay.redis_url",
+        ),
+        (
+            "redis key prefix",
+            with("[guard.replay]\nstore = \"redis\"\nredis_url = \"redis://r\"\nkey_prefix = \"\""),
+            "guard.replay.key_prefix",
+        ),
+        (
+            "nonce without key",
+            with("[guard.nonce]\nenabled = true"),
+            "guard.nonce.key_file",
+        ),
+        (
+            "nonce key too short",
+            with("[guard.nonce]\nenabled = true\nkey = \"AAAAAAAAAAAAAAAAAAAAAA==\""),
+            "guard.nonce.key",
+        ),
+        (
+            "nonce key not base64",
+            with("[guard.nonce]\nenabled = true\nkey = \"not base64!\""),
+            "guard.nonce.key",
+        ),
+        (
+            "invalid header name",
+            with("[identity]\nsubject_header = \"x mcp\""),
+            "identity.subject_header",
+        ),
+        (
+            "credential header",
+            with("[identity]\nscopes_header = \"Authorization\""),
+            "identity.scopes_header",
+        ),
+        (
+            "proof header",
+            with("[identity]\nscopes_header = \"dpop\""),
+            "identity.scopes_header",
+        ),
+        (
+            "hop-by-hop header",
+            with("[identity]\nsubject_header = \"connection\""),
+            "identity.subject_header",
+        ),
+        (
+            "header used twice",
+            with("[identity]\nclient_id_header = \"x-mcp-subject\""),
+            "identity.client_id_header",
+        ),
+        (
+            "log filter",
+            with("[log]\nlevel = \"info,x=loud\""),
+            "log.level",
+        ),
+        (
+            "scope with a space",
+            with("[guard.scopes]\ntools = { deploy = [\"tools deploy\"] }"),
+            "guard.scopes.tools.\"deploy\"",
+        ),
+        (
+            "hierarchy of two characters",
+            with("[guard.scopes]\nhierarchy = \"::\""),
+            "guard.scopes.hierarchy",
+        ),
+        (
+            "introspection without endpoint",
+            with("[guard.introspection]\nclient_id = \"w\"\nclient_secret = \"s\""),
+            "guard.introspection.endpoint",
+        ),
+        (
+            "introspection over plain http",
+            with(
+                "[guard.introspection]\nendpoint = \"http://as.example.com/i\"\nclient_id = \"w\"\nclient_secret = \"s\"",
+            ),
+            "guard.introspection.endpoint",
+        ),
+        (
+            "introspection without client id",
+            with(
+                "[guard.introspection]\nendpoint = \"https://as.example.com/i\"\nclient_secret = \"s\"",
+            ),
+            "guard.introspection.client_id",
+        ),
+        (
+            "introspection without secret",
+            with(
+                "[guard.introspection]\nendpoint = \"https://as.example.com/i\"\nclient_id = \"w\"",
+            ),
+            "guard.introspection.client_secret_file",
+        ),
+        (
+            "private_key_jwt without key",
+            with(
+                "[guard.introspection]\nendpoint = \"https://as.example.com/i\"\nclient_id = \"w\"\nauth = \"private_key_jwt\"",
+            ),
+            "guard.introspection.private_key_file",
+        ),
+    ];
+    for (name, toml, field) in cases {
+        let found = errors(&toml);
+        assert!(
+            fields(&found).contains(&field),
+            "{name}: expected an error on {field}, got {found:#?}\n{toml}"
+        );
+        for error in &found {
+            assert!(!error.problem.is_empty(), "{name}: {error:?}");
+        }
+    }
+}
+
+#[test]
+fn validation_reports_every_problem_at_once() {
+    let toml = r#"
+[listen]
+address = "nowhere"
+tls_cert_file = "/c.pem"
+[upstream]
+url = "ftp://x"
+[guard]
+resource = "http://mcp.example.com/mcp"
+dpop_algs = ["HS256"]
+[identity]
+subject_header = "dpop"
+"#;
+    let found = errors(toml);
+    for field in [
+        "listen.address",
+        "listen.tls_key_file",
+        "upstream.url",
+        "guard.resource",
+        "guard.dpop_algs[0]",
+        "guard.issuers",
+        "identity.subject_header",
+    ] {
+        assert!(
+            fields(&found).contains(&field),
+            "{field} missing from {found:#?}"
+        );
+    }
+    // Each renders as `field: problem`, one per line in `check-config`.
+    assert!(
+        found[0]
+            .to_string()
+            .starts_with(&format!("{}: ", found[0].field))
+    );
+}
+
+#[test]
+fn a_misspelled_key_is_an_error_naming_it() {
+    let error = Config::parse("[guard]\nresourse = \"https://mcp.example.com/mcp\"\n").unwrap_err();
+    assert_eq!(error.field, "guard.resourse");
+    assert!(error.problem.contains("unknown field"), "{error}");
+    let error = Config::parse("[gaurd]\nresource = \"x\"\n").unwrap_err();
+    assert_eq!(error.field, "gaurd");
+    let error = Config::parse(&format!("{MINIMAL}jwks_url = \"https://x\"\n")).unwrap_err();
+    assert!(error.field.starts_with("guard.issuers"), "{error}");
+}
+
+#[test]
+fn a_value_of_the_wrong_type_or_keyword_names_its_field() {
+    let error = Config::parse("[listen]\nmax_connections = \"many\"\n").unwrap_err();
+    assert_eq!(error.field, "listen.max_connections");
+    let error = Config::parse("[guard]\nmode = \"optional\"\n").unwrap_err();
+    assert_eq!(error.field, "guard.mode");
+    assert!(error.problem.contains("bearer_only"), "{error}");
+    let error = Config::parse("[guard.replay]\non_redis_error = \"ignore\"\n").unwrap_err();
+    assert_eq!(error.field, "guard.replay.on_redis_error");
+}
+
+#[test]
+fn secrets_are_read_from_files_without_their_trailing_newline() {
+    let dir = TempDir::new();
+    let secret = dir.file("secret", "s3cr3t\n");
+    let key = dir.file("key", format!("{}\r\n", "A".repeat(43) + "="));
+    let previous = dir.file("previous", "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=\n");
+    let redis = dir.file("redis", "redis://:pw@redis:6379/0\n\n");
+    let toml = format!(
+        r#"{MINIMAL}
+[guard.introspection]
+endpoint = "https://as.example.com/introspect"
+client_id = "warden"
+client_secret_file = "{secret}"
+[guard.nonce]
+enabled = true
+key_file = "{key}"
+previous_key_file = "{previous}"
+[guard.replay]
+store = "redis"
+redis_url_file = "{redis}"
+"#
+    );
+    let config = Config::parse(&toml).unwrap();
+    let introspection = config.guard.introspection.as_ref().unwrap();
+    assert_eq!(
+        introspection.client_secret.as_ref().unwrap().expose(),
+        "s3cr3t"
+    );
+    assert_eq!(
+        config.guard.nonce.key.as_ref().unwrap().expose(),
+        "A".repeat(43) + "="
+    );
+    // Only one newline is removed: the rest is part of the value.
+    let url = config.guard.replay.redis_url.as_ref().unwrap().expose();
+    assert_eq!(url, "redis://:pw@redis:6379/0\n");
+    assert!(config.guard.nonce.nonces().unwrap().is_some());
+    // Secrets never print.
+    let debug = format!("{config:?}");
+    assert!(
+        !debug.contains("s3cr3t") && !debug.contains(":pw@"),
+        "{debug}"
+    );
+    // Secrets from files raise no warning.
+    let warned: Vec<String> = config.warnings().into_iter().map(|w| w.field).collect();
+    assert!(
+        !warned
+            .iter()
+            .any(|field| field.contains("secret") || field.contains("key")),
+        "{warned:?}"
+    );
+}
+
+#[test]
+fn inline_secrets_work_but_warn() {
+    let toml = format!(
+        "{MINIMAL}[guard.introspection]\nendpoint = \"https://as.example.com/i\"\nclient_id = \"w\"\nclient_secret = \"s3cr3t\"\n"
+    );
+    let config = Config::parse(&toml).unwrap();
+    assert_eq!(config.validate(), Ok(()));
+    let warnings = config.warnings();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.field == "guard.introspection.client_secret"),
+        "{warnings:?}"
+    );
+    assert!(warnings.iter().all(|w| !w.problem.contains("s3cr3t")));
+}
+
+#[test]
+fn dangerous_options_warn() {
+    let toml = r#"
+[guard]
+resource = "https://mcp.example.com/mcp"
+dangerous_forward_credentials = true
+mode = "mixed"
+[[guard.issuers]]
+issuer = "http://127.0.0.1:9000"
+discovery = true
+dangerous_allow_plain_http = true
+[guard.replay]
+store = "redis"
+redis_url = "redis://127.0.0.1:6379"
+on_redis_error = "memory"
+"#;
+    let config = Config::parse(toml).unwrap();
+    let warned: Vec<String> = config.warnings().into_iter().map(|w| w.field).collect();
+    for field in [
+        "guard.dangerous_forward_credentials",
+        "guard.mode",
+        "guard.issuers[0].dangerous_allow_plain_http",
+        "guard.replay.on_redis_error",
+        "guard.replay.redis_url",
+    ] {
+        assert!(
+            warned.contains(&field.to_owned()),
+            "{field} not in {warned:?}"
+        );
+    }
+}
+
+#[test]
+fn secret_files_that_cannot_be_used_are_errors_naming_the_field() {
+    let dir = TempDir::new();
+    let missing = dir.0.join("missing").display().to_string();
+    let error = Config::parse(&format!(
+        "{MINIMAL}[guard.nonce]\nenabled = true\nkey_file = \"{missing}\"\n"
+    ))
+    .unwrap_err();
+    assert_eq!(error.field, "guard.nonce.key_file");
+    let empty = dir.file("empty", "\n");
+    let error = Config::parse(&format!(
+        "{MINIMAL}[guard.replay]\nredis_url_file = \"{empty}\"\n"
+    ))
+    .unwrap_err();
+    assert_eq!(error.field, "guard.replay.redis_url_file");
+    let secret = dir.file("secret", "s");
+    let error = Config::parse(&format!(
+        "{MINIMAL}[guard.introspection]\nendpoint = \"https://as.example.com/i\"\nclient_id = \"w\"\nclient_secret = \"s\"\nclient_secret_file = \"{secret}\"\n"
+    ))
+    .unwrap_err();
+    assert_eq!(error.field, "guard.introspection.client_secret_file");
+    assert!(error.problem.contains("not both"), "{error}");
+}
+
+#[test]
+fn a_private_key_jwt_key_is_read_from_a_pem_or_der_file() {
+    use base64::Engine as _;
+    use mcp_warden::jose::{Algorithm, SigningKey};
+    use mcp_warden::token::ClientAuth;
+
+    let dir = TempDir::new();
+    let der = SigningKey::generate(Algorithm::ES256)
+        .unwrap()
+        .to_pkcs8()
+        .unwrap();
+    let base64 = base64::engine::general_purpose::STANDARD.encode(&der);
+    let lines: Vec<&str> = base64
+        .as_bytes()
+        .chunks(64)
+        .map(|line| std::str::from_utf8(line).unwrap())
+        .collect();
+    let pem = format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        lines.join("\n")
+    );
+    let section = |file: &str, alg: &str| {
+        format!(
+            "{MINIMAL}[guard.introspection]\nendpoint = \"https://as.example.com/i\"\nauth = \"private_key_jwt\"\nclient_id = \"w\"\nprivate_key_file = \"{file}\"\nprivate_key_alg = \"{alg}\"\nprivate_key_kid = \"k1\"\n"
+        )
+    };
+    for file in [dir.file("key.pem", pem), dir.file("key.der", &der)] {
+        let config = Config::parse(&section(&file, "ES256")).unwrap();
+        assert_eq!(config.validate(), Ok(()));
+        let auth = config
+            .guard
+            .introspection
+            .as_ref()
+            .unwrap()
+            .client_auth()
+            .unwrap();
+        let ClientAuth::PrivateKeyJwt { client_id, key, .. } = auth else {
+            panic!("{auth:?}");
+        };
+        assert_eq!(client_id, "w");
+        assert_eq!(key.alg(), Algorithm::ES256);
+        // The key's algorithm must match the file.
+        let found = errors(&section(&file, "ES384"));
+        assert_eq!(fields(&found), ["guard.introspection.private_key_file"]);
+        let found = errors(&section(&file, "HS256"));
+        assert_eq!(fields(&found), ["guard.introspection.private_key_alg"]);
+    }
+    let sec1 = dir.file(
+        "sec1.pem",
+        "-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n",
+    );
+    let found = errors(&section(&sec1, "ES256"));
+    assert_eq!(fields(&found), ["guard.introspection.private_key_file"]);
+    assert!(found[0].problem.contains("openssl pkcs8"), "{found:?}");
+}
+
+/// `Config::load` with a file and an environment: run in a child process, because this
+/// crate forbids `unsafe` and so cannot call `std::env::set_var` in the test process.
+#[test]
+fn the_environment_overrides_the_file() {
+    const CHILD: &str = "WARDEN_CONFIG_TEST_CHILD";
+    if let Ok(scenario) = std::env::var(CHILD) {
+        let path = PathBuf::from(std::env::var("WARDEN_CONFIG_TEST_FILE").unwrap());
+        let loaded = Config::load(Some(&path));
+        match scenario.as_str() {
+            "override" => {
+                let config = loaded.unwrap();
+                assert_eq!(
+                    config.guard.resource.as_deref(),
+                    Some("https://env.example.com/mcp")
+                );
+                assert_eq!(config.upstream.url, "http://127.0.0.1:4000");
+                assert_eq!(config.listen.max_connections, 7);
+                assert_eq!(config.guard.dpop_algs, ["ES256", "EdDSA"]);
+                assert_eq!(config.guard.replay.on_redis_error, OnRedisError::Memory);
+                // The file's values stay where the environment says nothing.
+                assert_eq!(config.listen.address, "127.0.0.1:8181");
+                assert_eq!(config.guard.scopes.always, ["mcp"]);
+                // A list of tables replaces the file's list; quoted digits stay text.
+                assert_eq!(config.guard.issuers.len(), 1);
+                assert_eq!(config.guard.issuers[0].issuer, "https://env-as.example.com");
+                assert!(config.guard.issuers[0].discovery);
+                assert_eq!(config.guard.realm.as_deref(), Some("12345"));
+                assert_eq!(config.validate(), Ok(()));
+            }
+            "typo" => {
+                let error = loaded.unwrap_err();
+                assert_eq!(error.field, "guard.resourse");
+                assert!(
+                    error.problem.contains("MCP_WARDEN_GUARD__RESOURSE"),
+                    "{error}"
+                );
+            }
+            other => panic!("unknown scenario {other}"),
+        }
+        return;
+    }
+
+    let dir = TempDir::new();
+    let file = dir.file(
+        "warden.toml",
+        format!(
+            "{MINIMAL}\n[guard.scopes]\nalways = [\"mcp\"]\n[listen]\naddress = \"127.0.0.1:8181\"\nmax_connections = 3\n"
+        ),
+    );
+    let run = |scenario: &str, vars: &[(&str, &str)]| {
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+        child.args([
+            "--exact",
+            "the_environment_overrides_the_file",
+            "--test-threads=1",
+        ]);
+        for (name, _) in std::env::vars() {
+            if name.starts_with("MCP_WARDEN_") {
+                child.env_remove(name);
+            }
+        }
+        child
+            .env(CHILD, scenario)
+            .env("WARDEN_CONFIG_TEST_FILE", &file);
+        for (name, value) in vars {
+            child.env(name, value);
+        }
+        let output = child.output().unwrap();
+        assert!(
+            output.status.success(),
+            "{scenario}: {}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    run(
+        "override",
+        &[
+            ("MCP_WARDEN_GUARD__RESOURCE", "https://env.example.com/mcp"),
+            ("MCP_WARDEN_UPSTREAM__URL", "http://127.0.0.1:4000"),
+            ("MCP_WARDEN_LISTEN__MAX_CONNECTIONS", "7"),
+            ("MCP_WARDEN_GUARD__DPOP_ALGS", "[\"ES256\", \"EdDSA\"]"),
+            ("MCP_WARDEN_GUARD__REPLAY__ON_REDIS_ERROR", "memory"),
+            (
+                "MCP_WARDEN_GUARD__ISSUERS",
+                "[{issuer = \"https://env-as.example.com\", discovery = true}]",
+            ),
+            ("MCP_WARDEN_GUARD__REALM", "\"12345\""),
+            // Not configuration (no `__`): the examples' own variables are ignored.
+            ("MCP_WARDEN_ISSUER", "http://127.0.0.1:1"),
+            ("MCP_WARDEN_LISTEN", "127.0.0.1:1"),
+        ],
+    );
+    run("typo", &[("MCP_WARDEN_GUARD__RESOURSE", "https://x")]);
+}
+
+/// Every option the schema accepts is in `docs/configuration.md` and in
+/// `examples/warden.toml`. The schema lists its own fields: an unknown key's error names
+/// every field the table expects.
+#[test]
+fn every_option_is_documented_and_in_the_example() {
+    let docs = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/configuration.md"),
+    )
+    .unwrap();
+    let example = example();
+    let tables = [
+        ("", "zzz = 1"),
+        ("listen", "[listen]\nzzz = 1"),
+        ("admin", "[admin]\nzzz = 1"),
+        ("upstream", "[upstream]\nzzz = 1"),
+        ("guard", "[guard]\nzzz = 1"),
+        ("guard.issuers", "[[guard.issuers]]\nzzz = 1"),
+        ("guard.introspection", "[guard.introspection]\nzzz = 1"),
+        ("guard.nonce", "[guard.nonce]\nzzz = 1"),
+        ("guard.replay", "[guard.replay]\nzzz = 1"),
+        ("guard.scopes", "[guard.scopes]\nzzz = 1"),
+        ("identity", "[identity]\nzzz = 1"),
+        ("log", "[log]\nzzz = 1"),
+        ("shutdown", "[shutdown]\nzzz = 1"),
+    ];
+    let mut count = 0;
+    for (table, toml) in tables {
+        let problem = Config::parse(toml).unwrap_err().problem;
+        let expected = problem
+            .split_once("expected")
+            .map(|(_, rest)| rest)
+            .unwrap_or("");
+        let names: Vec<&str> = expected
+            .split('`')
+            .filter(|name| {
+                !name.is_empty()
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c == '_' || c.is_ascii_digit())
+            })
+            .collect();
+        assert!(!names.is_empty(), "{table}: {problem}");
+        for name in names {
+            count += 1;
+            let dotted = if table.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{table}.{name}")
+            };
+            // A section: its header is in both files (commented out in the example when
+            // the section is off by default).
+            if table.is_empty() || tables.iter().any(|(sub, _)| *sub == dotted) {
+                let header = format!("[{dotted}]");
+                assert!(example.contains(&header), "example lacks {header}");
+                assert!(
+                    docs.contains(&header),
+                    "docs/configuration.md lacks {header}"
+                );
+                continue;
+            }
+            assert!(
+                docs.contains(&format!("`{dotted}`")),
+                "docs/configuration.md lacks `{dotted}`"
+            );
+            let env = format!("MCP_WARDEN_{}", dotted.replace('.', "__").to_uppercase());
+            if !dotted.starts_with("guard.issuers") {
+                assert!(docs.contains(&env), "docs/configuration.md lacks {env}");
+            }
+            let shown = example.lines().any(|line| {
+                line.trim_start_matches(['#', ' '])
+                    .starts_with(&format!("{name} ="))
+            });
+            assert!(shown, "examples/warden.toml lacks {dotted}");
+        }
+    }
+    assert!(count > 80, "only {count} options found");
+}
+
+/// A JWK Set file for the test authorization server.
+fn jwks_file(dir: &TempDir, issuer: &AuthorizationServer) -> String {
+    let jwks = serde_json::json!({"keys": [issuer.key.public_jwk().to_json()]});
+    dir.file("jwks.json", jwks.to_string())
+}
+
+async fn subject(principal: Principal) -> String {
+    principal.subject().unwrap_or_default().to_owned()
+}
+
+async fn send(app: &Router, headers: HeaderMap) -> axum::response::Response {
+    let mut request = http::Request::post("/mcp")
+        .body(axum::body::Body::from("{}"))
+        .unwrap();
+    *request.headers_mut() = headers;
+    app.clone().oneshot(request).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guard_built_from_a_static_jwks_file_accepts_a_dpop_request() {
+    let dir = TempDir::new();
+    let issuer = AuthorizationServer::new();
+    let file = jwks_file(&dir, &issuer);
+    let config = Config::parse(&format!(
+        "[guard]\nresource = \"{RESOURCE}\"\n[[guard.issuers]]\nissuer = \"{ISSUER}\"\njwks_file = \"{file}\"\nalgorithms = [\"ES256\"]\n"
+    ))
+    .unwrap();
+    assert_eq!(config.validate(), Ok(()));
+    assert!(matches!(
+        config.guard.issuers[0].keys("i"),
+        Ok(IssuerKeys::Static(_))
+    ));
+    let built = guard_layer(&config).await.unwrap();
+    assert!(
+        built.jwks.is_empty(),
+        "a static key set has nothing to fetch"
+    );
+    assert!(built.memory_replay.is_some());
+    let app = Router::new()
+        .route("/mcp", post(subject))
+        .layer(built.layer);
+
+    let client = Client::new();
+    let token = issuer.token(RESOURCE, Some(&client.jkt()), "mcp", now());
+    let headers = client.headers("POST", RESOURCE, &token, None, now());
+    let response = send(&app, headers.clone()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = axum::body::to_bytes(response.into_body(), 1024)
+        .await
+        .unwrap();
+    assert_eq!(&body[..], b"agent-7");
+
+    // The same proof again is a replay; no credentials at all is a challenge.
+    assert_eq!(send(&app, headers).await.status(), StatusCode::UNAUTHORIZED);
+    let response = send(&app, HeaderMap::new()).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(response.headers().contains_key("www-authenticate"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nonces_from_a_key_file_are_required_by_the_built_guard() {
+    let dir = TempDir::new();
+    let issuer = AuthorizationServer::new();
+    let file = jwks_file(&dir, &issuer);
+    let key = dir.file(
+        "nonce-key",
+        "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=\n",
+    );
+    let config = Config::parse(&format!(
+        "[guard]\nresource = \"{RESOURCE}\"\n[[guard.issuers]]\nissuer = \"{ISSUER}\"\njwks_file = \"{file}\"\n[guard.nonce]\nenabled = true\nkey_file = \"{key}\"\n"
+    ))
+    .unwrap();
+    assert_eq!(config.validate(), Ok(()));
+    let app = Router::new()
+        .route("/mcp", post(subject))
+        .layer(guard_layer(&config).await.unwrap().layer);
+    let client = Client::new();
+    let token = issuer.token(RESOURCE, Some(&client.jkt()), "mcp", now());
+    let response = send(&app, client.headers("POST", RESOURCE, &token, None, now())).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let nonce = response
+        .headers()
+        .get("dpop-nonce")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let response = send(
+        &app,
+        client.headers("POST", RESOURCE, &token, Some(&nonce), now()),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_issuers_and_introspection_build_without_touching_the_network() {
+    let dir = TempDir::new();
+    let secret = dir.file("secret", "s3cr3t\n");
+    let config = Config::parse(&format!(
+        r#"
+[guard]
+resource = "{RESOURCE}"
+[[guard.issuers]]
+issuer = "https://as.invalid"
+discovery = true
+[[guard.issuers]]
+issuer = "https://other.invalid"
+jwks_uri = "https://other.invalid/jwks"
+[guard.introspection]
+endpoint = "https://as.invalid/introspect"
+client_id = "warden"
+client_secret_file = "{secret}"
+[guard.scopes]
+always = ["mcp"]
+tools = {{ deploy = ["tools:deploy"] }}
+"#
+    ))
+    .unwrap();
+    assert_eq!(config.validate(), Ok(()));
+    let built = guard_layer(&config).await.unwrap();
+    let issuers: Vec<&str> = built.jwks.iter().map(|j| j.issuer.as_str()).collect();
+    assert_eq!(issuers, ["https://as.invalid", "https://other.invalid"]);
+    for jwks in &built.jwks {
+        assert_eq!(jwks.jwks.stats().fetches, 0);
+    }
+    assert_eq!(built.introspection.unwrap().stats().requests, 0);
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_replay_store_is_built_even_while_redis_is_unreachable() {
+    let dir = TempDir::new();
+    let issuer = AuthorizationServer::new();
+    let file = jwks_file(&dir, &issuer);
+    let url = dir.file("redis-url", "redis://127.0.0.1:1/0\n");
+    for (policy, degrading) in [("fail_closed", false), ("memory", true)] {
+        let config = Config::parse(&format!(
+            "[guard]\nresource = \"{RESOURCE}\"\n[[guard.issuers]]\nissuer = \"{ISSUER}\"\njwks_file = \"{file}\"\n[guard.replay]\nstore = \"redis\"\nredis_url_file = \"{url}\"\nconnect_timeout_ms = 200\non_redis_error = \"{policy}\"\n"
+        ))
+        .unwrap();
+        assert_eq!(config.validate(), Ok(()));
+        let built = guard_layer(&config).await.unwrap();
+        let redis = built.redis_replay.clone().unwrap();
+        assert!(redis.ping().await.is_err(), "nothing listens on port 1");
+        assert_eq!(built.degrading_replay.is_some(), degrading);
+        assert!(built.memory_replay.is_none());
+    }
+}

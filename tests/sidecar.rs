@@ -1,0 +1,397 @@
+//! The `mcp-warden guard` binary itself, started by the test in front of a real rmcp
+//! server and an echo/SSE upstream on loopback: MCP calls succeed with DPoP, refusals are
+//! challenges, identity headers reach the upstream (and forged ones do not), a
+//! Server-Sent Events stream arrives event by event, `/metrics` and the probes answer, and
+//! SIGTERM drains an open stream before the process exits.
+
+#![cfg(feature = "sidecar")]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests: a panic is the failure report.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::response::sse::{Event, Sse};
+use axum::routing::{get, post};
+use futures_util::StreamExt;
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{ServerCapabilities, ServerConfig};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::{ServerHandler, schemars, tool, tool_handler, tool_router};
+use serde_json::{Value, json};
+use support::{AuthorizationServer, Client, now};
+use tokio::sync::{Mutex, Notify};
+
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+struct SumRequest {
+    a: i32,
+    b: i32,
+}
+
+#[derive(Debug, Clone)]
+struct SumServer {
+    tool_router: ToolRouter<Self>,
+}
+
+#[tool_router]
+impl SumServer {
+    #[tool(description = "Sum two numbers")]
+    fn sum(&self, Parameters(SumRequest { a, b }): Parameters<SumRequest>) -> String {
+        (a + b).to_string()
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for SumServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Releases one SSE event per `notify_one`.
+#[derive(Clone, Default)]
+struct Gate(Arc<Notify>);
+
+async fn upstream(gate: Gate) -> SocketAddr {
+    let mut config = StreamableHttpServerConfig::default();
+    config.legacy_session_mode = false;
+    config.json_response = true;
+    // The sidecar forwards the public Host; rmcp's DNS-rebinding check must accept it.
+    config.allowed_hosts = vec!["127.0.0.1".into(), "localhost".into()];
+    let mcp: StreamableHttpService<SumServer, LocalSessionManager> = StreamableHttpService::new(
+        || {
+            Ok(SumServer {
+                tool_router: SumServer::tool_router(),
+            })
+        },
+        Default::default(),
+        config,
+    );
+    let app = Router::new()
+        .nest_service("/mcp", mcp)
+        .route(
+            "/echo",
+            post(|headers: http::HeaderMap| async move {
+                let seen: serde_json::Map<String, Value> = headers
+                    .iter()
+                    .map(|(name, value)| (name.to_string(), json!(value.to_str().unwrap_or(""))))
+                    .collect();
+                axum::Json(Value::Object(seen))
+            }),
+        )
+        .route(
+            "/sse",
+            get(move || {
+                let gate = gate.clone();
+                async move {
+                    let stream = futures_util::stream::unfold(0, move |n| {
+                        let gate = gate.clone();
+                        async move {
+                            if n == 3 {
+                                return None;
+                            }
+                            if n > 0 {
+                                gate.0.notified().await;
+                            }
+                            Some((
+                                Ok::<_, std::convert::Infallible>(
+                                    Event::default().data(format!("event-{n}")),
+                                ),
+                                n + 1,
+                            ))
+                        }
+                    });
+                    Sse::new(stream)
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    address
+}
+
+struct Sidecar {
+    child: Child,
+    base: String,
+    admin: String,
+    _dir: TempDir,
+}
+
+impl Drop for Sidecar {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+async fn start_sidecar(issuer: &AuthorizationServer, upstream: SocketAddr, extra: &str) -> Sidecar {
+    let dir = std::env::temp_dir().join(format!(
+        "mcp-warden-sidecar-{}-{}",
+        std::process::id(),
+        free_port()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let jwks = dir.join("jwks.json");
+    std::fs::write(
+        &jwks,
+        json!({"keys": [issuer.key.public_jwk().to_json()]}).to_string(),
+    )
+    .unwrap();
+    let (port, admin_port) = (free_port(), free_port());
+    let config = format!(
+        r#"
+[listen]
+address = "127.0.0.1:{port}"
+[admin]
+address = "127.0.0.1:{admin_port}"
+[upstream]
+url = "http://{upstream}"
+[guard]
+resource = "http://127.0.0.1:{port}/mcp"
+authorization_servers = ["https://as.example.com"]
+[[guard.issuers]]
+issuer = "https://as.example.com"
+jwks_file = "{jwks}"
+[log]
+format = "text"
+level = "warn"
+[shutdown]
+drain_timeout_s = 10
+{extra}
+"#,
+        jwks = jwks.display()
+    );
+    let file = dir.join("warden.toml");
+    std::fs::write(&file, config).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_mcp-warden"))
+        .args(["guard", "--config"])
+        .arg(&file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let sidecar = Sidecar {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+        admin: format!("http://127.0.0.1:{admin_port}"),
+        _dir: TempDir(dir),
+    };
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    for _ in 0..100 {
+        if let Ok(response) = http.get(format!("{}/readyz", sidecar.admin)).send().await
+            && response.status() == 200
+        {
+            return sidecar;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the sidecar did not become ready in 10 s");
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+fn call() -> Value {
+    json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "sum", "arguments": {"a": 40, "b": 2}}})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mcp_tool_call_through_the_sidecar() {
+    let issuer = AuthorizationServer::new();
+    let client = Client::new();
+    let upstream = upstream(Gate::default()).await;
+    let sidecar = start_sidecar(&issuer, upstream, "").await;
+    let url = format!("{}/mcp", sidecar.base);
+    let now = now();
+    let token = issuer.token(&url, Some(&client.jkt()), "tools:call", now);
+
+    let response = http()
+        .post(&url)
+        .headers(client.headers("POST", &url, &token, None, now))
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-06-18")
+        .json(&call())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["result"]["content"][0]["text"], "42", "{body}");
+
+    // No credentials: a DPoP challenge pointing at the metadata the sidecar serves.
+    let refused = http().post(&url).json(&call()).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    let challenge = refused.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(challenge.starts_with("DPoP "), "{challenge}");
+    let metadata_url = challenge
+        .split("resource_metadata=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let metadata: Value = http()
+        .get(metadata_url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(metadata["resource"], url.as_str());
+
+    let metrics = http()
+        .get(format!("{}/metrics", sidecar.admin))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("mcp_warden_requests_total"), "{metrics}");
+    assert!(metrics.contains("reason=\"no_credentials\""), "{metrics}");
+    assert_eq!(
+        http()
+            .get(format!("{}/healthz", sidecar.admin))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_headers_come_from_the_token_and_never_from_the_client() {
+    let issuer = AuthorizationServer::new();
+    let client = Client::new();
+    let upstream = upstream(Gate::default()).await;
+    let sidecar = start_sidecar(&issuer, upstream, "").await;
+    let url = format!("{}/echo", sidecar.base);
+    let audience = format!("{}/mcp", sidecar.base);
+    let now = now();
+    let token = issuer.token(&audience, Some(&client.jkt()), "tools:call", now);
+    let seen: Value = http()
+        .post(&url)
+        .headers(client.headers("POST", &url, &token, None, now))
+        .header("x-mcp-subject", "admin")
+        .header("connection", "keep-alive, x-hop")
+        .header("x-hop", "secret")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(seen["x-mcp-subject"], "agent-7", "{seen}");
+    assert_eq!(seen["x-mcp-scopes"], "tools:call");
+    assert_eq!(seen["x-mcp-key-thumbprint"], client.jkt().as_str());
+    assert!(
+        seen.get("authorization").is_none() && seen.get("dpop").is_none(),
+        "{seen}"
+    );
+    assert!(
+        seen.get("x-hop").is_none(),
+        "hop-by-hop field forwarded: {seen}"
+    );
+    assert_eq!(seen["x-forwarded-for"], "127.0.0.1");
+    assert_eq!(seen["x-forwarded-proto"], "http");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_sent_events_arrive_one_by_one_and_sigterm_drains_the_stream() {
+    let issuer = AuthorizationServer::new();
+    let client = Client::new();
+    let gate = Gate::default();
+    let upstream = upstream(gate.clone()).await;
+    let mut sidecar = start_sidecar(&issuer, upstream, "").await;
+    let url = format!("{}/sse", sidecar.base);
+    let audience = format!("{}/mcp", sidecar.base);
+    let now = now();
+    let token = issuer.token(&audience, Some(&client.jkt()), "tools:call", now);
+    let response = http()
+        .get(&url)
+        .headers(client.headers("GET", &url, &token, None, now))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let events = Arc::new(Mutex::new(String::new()));
+    let mut stream = response.bytes_stream();
+    // Each later event is only produced after the test has seen the previous one: a proxy
+    // that buffered the stream would never deliver event-0 and the wait would time out.
+    for n in 0..3 {
+        let wanted = format!("event-{n}");
+        let arrived = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                let chunk = stream.next().await.unwrap().unwrap();
+                let mut seen = events.lock().await;
+                seen.push_str(std::str::from_utf8(&chunk).unwrap());
+                if seen.contains(&wanted) {
+                    break;
+                }
+            }
+        })
+        .await;
+        assert!(arrived.is_ok(), "{wanted} did not arrive on its own");
+        if n == 1 {
+            // SIGTERM with the stream open: the sidecar stops accepting but lets it finish.
+            let pid = sidecar.child.id().to_string();
+            assert!(
+                Command::new("kill")
+                    .args(["-TERM", &pid])
+                    .status()
+                    .unwrap()
+                    .success()
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            assert!(
+                http()
+                    .get(format!("{}/healthz", sidecar.admin))
+                    .send()
+                    .await
+                    .is_err(),
+                "the admin listener should be closed after SIGTERM"
+            );
+        }
+        gate.0.notify_one();
+    }
+    let status = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Some(status) = sidecar.child.try_wait().unwrap() {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the sidecar exits once the stream ends");
+    assert!(status.success(), "{status:?}");
+}
