@@ -32,6 +32,9 @@ enum Command {
         /// The configuration file (TOML).
         #[arg(long, short, env = "MCP_WARDEN_CONFIG")]
         config: Option<PathBuf>,
+        /// Forward every request UNCHECKED: only to measure the proxy's own cost.
+        #[arg(long, hide = true)]
+        dangerous_no_guard: bool,
     },
     /// Run every role the configuration names (today: the guard).
     #[cfg(feature = "sidecar")]
@@ -53,7 +56,12 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Vectors { paths, explain } => vectors(paths, explain),
         #[cfg(feature = "sidecar")]
-        Command::Guard { config } | Command::Serve { config } => sidecar(config),
+        Command::Guard {
+            config,
+            dangerous_no_guard,
+        } => sidecar(config, dangerous_no_guard),
+        #[cfg(feature = "sidecar")]
+        Command::Serve { config } => sidecar(config, false),
         #[cfg(feature = "sidecar")]
         Command::CheckConfig { file } => check_config(&file),
     }
@@ -88,14 +96,14 @@ fn load(file: Option<&std::path::Path>) -> Result<mcp_warden::sidecar::config::C
         eprintln!("error: {error}");
         ExitCode::from(2)
     })?;
+    for warning in config.warnings() {
+        eprintln!("warning: {warning}");
+    }
     if let Err(errors) = config.validate() {
         for error in errors {
             eprintln!("error: {error}");
         }
         return Err(ExitCode::from(2));
-    }
-    for warning in config.warnings() {
-        eprintln!("warning: {warning}");
     }
     Ok(config)
 }
@@ -112,7 +120,8 @@ fn check_config(file: &std::path::Path) -> ExitCode {
 }
 
 #[cfg(feature = "sidecar")]
-fn sidecar(file: Option<PathBuf>) -> ExitCode {
+fn sidecar(file: Option<PathBuf>, no_guard: bool) -> ExitCode {
+    use mcp_warden::sidecar::GuardSwitch;
     let config = match load(file.as_deref()) {
         Ok(config) => config,
         Err(code) => return code,
@@ -128,7 +137,12 @@ fn sidecar(file: Option<PathBuf>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(mcp_warden::sidecar::run_guard(config)) {
+    let switch = if no_guard {
+        GuardSwitch::DangerousOff
+    } else {
+        GuardSwitch::On
+    };
+    match runtime.block_on(mcp_warden::sidecar::run_sidecar(config, switch)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(%error, "mcp-warden could not start");

@@ -5,6 +5,7 @@
 //! responses, CORS, scheme modes (RFC 9449 §7.2), scopes per MCP operation (RFC 6750 §3.1),
 //! trusted proxies, configuration errors and the protected resource metadata (RFC 9728).
 
+#![cfg(feature = "axum")]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests: a panic is the failure report.
 
 mod support;

@@ -127,7 +127,10 @@ impl Config {
         let mut figment = Figment::new();
         if let Some(path) = path {
             let text = std::fs::read_to_string(path).map_err(|error| {
-                ConfigError::new("(file)", format!("cannot read {}: {error}", path.display()))
+                ConfigError::new(
+                    "--config",
+                    format!("cannot read {}: {error}", path.display()),
+                )
             })?;
             figment = figment.merge(Named {
                 inner: Toml::string(&text),

@@ -11,4 +11,4 @@ pub mod run;
 pub mod server;
 pub mod tls;
 
-pub use run::{SidecarError, init_logging, run_guard};
+pub use run::{GuardSwitch, SidecarError, init_logging, run_guard, run_sidecar};

@@ -1,7 +1,6 @@
 //! Wiring the sidecar together — the only place that starts I/O: listeners, TLS reloads,
 //! the metrics recorder, signal handling.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -51,8 +50,24 @@ pub fn init_logging(config: &Config) {
     };
 }
 
+/// Whether requests are checked. `Off` exists only to measure the proxy's own cost next to
+/// the guarded one (`docs/performance.md`); it forwards every request unchecked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GuardSwitch {
+    /// Every request is checked (the only mode for real traffic).
+    #[default]
+    On,
+    /// Nothing is checked: a plain reverse proxy, for benchmarks.
+    DangerousOff,
+}
+
 /// Runs the guard sidecar until SIGTERM or SIGINT, then drains.
 pub async fn run_guard(config: Config) -> Result<(), SidecarError> {
+    run_sidecar(config, GuardSwitch::On).await
+}
+
+/// [`run_guard`], with the guard switchable off for benchmarks.
+pub async fn run_sidecar(config: Config, switch: GuardSwitch) -> Result<(), SidecarError> {
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .map_err(|error| tracing::warn!(%error, "metrics recorder not installed"))
@@ -82,7 +97,6 @@ pub async fn run_guard(config: Config) -> Result<(), SidecarError> {
         listener_tls: config.listen.tls().is_some(),
     };
     let proxy = Proxy::new(settings)?;
-    let service = Observe::new(built.layer.layer(proxy));
 
     let tls = match config.listen.tls() {
         Some((cert, key)) => {
@@ -131,22 +145,33 @@ pub async fn run_guard(config: Config) -> Result<(), SidecarError> {
         resource = config.guard.resource.as_deref().unwrap_or(""),
         "mcp-warden guard started"
     );
-    tokio::join!(
-        serve(
-            listener,
-            service,
-            tls,
-            listener_settings,
-            signalled(stopped.clone())
-        ),
-        serve(
-            admin_listener,
-            admin,
-            None,
-            admin_settings,
-            signalled(stopped)
-        ),
+    let admin = serve(
+        admin_listener,
+        admin,
+        None,
+        admin_settings,
+        signalled(stopped.clone()),
     );
+    let stopping = signalled(stopped);
+    match switch {
+        GuardSwitch::On => {
+            let service = Observe::new(built.layer.layer(proxy));
+            tokio::join!(
+                serve(listener, service, tls, listener_settings, stopping),
+                admin
+            );
+        }
+        GuardSwitch::DangerousOff => {
+            tracing::warn!(
+                "the guard is OFF: every request is forwarded unchecked (benchmark mode)"
+            );
+            let service = Observe::new(proxy);
+            tokio::join!(
+                serve(listener, service, tls, listener_settings, stopping),
+                admin
+            );
+        }
+    }
     tracing::info!("mcp-warden guard stopped");
     Ok(())
 }
@@ -167,7 +192,7 @@ fn replay_probe(built: &super::build::BuiltGuard) -> Option<ReplayProbe> {
     if built.degrading_replay.is_some() {
         return None;
     }
-    Some(Arc::new(move || {
+    Some(std::sync::Arc::new(move || {
         let redis = redis.clone();
         Box::pin(async move { redis.ping().await })
     }))

@@ -226,6 +226,19 @@ impl GuardConfig {
         problems.take_all(self.proof_algorithms());
         problems.take_all(self.proxies());
         problems.positive("guard.max_age_s", self.max_age_s);
+        // RFC 9110 §11.5: the realm is a quoted-string in every challenge; a quote, a
+        // backslash or a control character would break the header.
+        if let Some(realm) = &self.realm
+            && (realm.is_empty()
+                || !realm
+                    .chars()
+                    .all(|c| c == ' ' || (c.is_ascii_graphic() && c != '"' && c != '\\')))
+        {
+            problems.error(
+                "guard.realm",
+                "must be non-empty printable ASCII without quotes or backslashes, e.g. \"mcp\"",
+            );
+        }
         if self.issuers.is_empty() && self.introspection.is_none() {
             problems.error(
                 "guard.issuers",

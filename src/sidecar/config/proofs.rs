@@ -110,6 +110,11 @@ impl NonceConfig {
         problems.take(self.nonces());
         if self.enabled {
             problems.positive(&path(NONCE, "lifetime_s"), self.lifetime_s);
+        } else if self.key.is_some() {
+            problems.warn(
+                path(NONCE, "enabled"),
+                "a nonce key is configured but nonces are off; set enabled = true to require them",
+            );
         }
         for (name, inline, file) in [
             ("key", &self.key, &self.key_file),

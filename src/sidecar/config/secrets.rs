@@ -153,3 +153,48 @@ fn pkcs8_der(field: &str, bytes: &[u8]) -> Result<Zeroizing<Vec<u8>>, ConfigErro
         .map(Zeroizing::new)
         .map_err(|_| ConfigError::new(field, "the PEM block is not valid base64"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_trailing_newline_is_removed_and_both_forms_are_refused() {
+        let dir = std::env::temp_dir().join(format!("mcp-warden-secrets-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("s");
+        for (contents, expected) in [("a\n", "a"), ("a\r\n", "a"), ("a\n\n", "a\n"), ("a", "a")] {
+            std::fs::write(&file, contents).unwrap();
+            let mut secret = None;
+            resolve("t", "secret", &mut secret, Some(&file)).unwrap();
+            assert_eq!(secret.unwrap().expose(), expected);
+        }
+        let mut both = Some(Secret::new("inline"));
+        let error = resolve("t", "secret", &mut both, Some(&file)).unwrap_err();
+        assert_eq!(error.field, "t.secret_file");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn keys_decode_from_either_base64_alphabet_with_or_without_padding() {
+        for text in ["+/+/", "-_-_", "AA==", "AA", " AA==\n"] {
+            assert!(base64_key("k", &Secret::new(text)).is_ok(), "{text}");
+        }
+        assert!(base64_key("k", &Secret::new("not base64!")).is_err());
+    }
+
+    #[test]
+    fn pem_is_unwrapped_and_der_passes_through() {
+        let pem = "-----BEGIN PRIVATE KEY-----\nAAEC\nAw==\n-----END PRIVATE KEY-----\n";
+        assert_eq!(
+            pkcs8_der("k", pem.as_bytes()).unwrap().as_slice(),
+            [0, 1, 2, 3]
+        );
+        assert_eq!(
+            pkcs8_der("k", &[0x30, 0x82]).unwrap().as_slice(),
+            [0x30, 0x82]
+        );
+        let sec1 = "-----BEGIN EC PRIVATE KEY-----\nAAEC\n-----END EC PRIVATE KEY-----\n";
+        assert!(pkcs8_der("k", sec1.as_bytes()).is_err());
+    }
+}

@@ -180,7 +180,8 @@ impl Default for UpstreamConfig {
 }
 
 impl UpstreamConfig {
-    /// The upstream's base URL: http or https, a host, no credentials, no fragment.
+    /// The upstream's base URL: http or https, a host, no credentials, no query or
+    /// fragment.
     pub fn url(&self) -> Result<Url, ConfigError> {
         let field = "upstream.url";
         let url = check::url(field, &self.url)?;
@@ -193,8 +194,11 @@ impl UpstreamConfig {
                 ),
             ));
         }
-        if url.fragment().is_some() {
-            return Err(ConfigError::new(field, "must not have a fragment"));
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(ConfigError::new(
+                field,
+                "must not have a query or fragment: each request's own path and query are appended",
+            ));
         }
         Ok(url)
     }
