@@ -56,11 +56,8 @@ where
             .cloned()
             .unwrap_or_else(new_request_id);
         request.headers_mut().insert(REQUEST_ID, id.clone());
-        let claimed_jkt = request
-            .headers()
-            .get("dpop")
-            .and_then(|value| value.to_str().ok())
-            .map(str::to_owned);
+        // A cheap reference-counted copy; parsed only if the request is refused.
+        let proof = request.headers().get("dpop").cloned();
         let method = request.method().clone();
         let path = request.uri().path().to_owned();
         let started = Instant::now();
@@ -76,8 +73,9 @@ where
                         .increment(1);
                     metrics::histogram!("mcp_warden_request_duration_seconds", "outcome" => "refused")
                         .record(elapsed);
-                    let jkt = claimed_jkt
-                        .as_deref()
+                    let jkt = proof
+                        .as_ref()
+                        .and_then(|value| value.to_str().ok())
                         .and_then(crate::dpop::claimed_thumbprint)
                         .unwrap_or_default();
                     tracing::info!(
