@@ -395,3 +395,74 @@ async fn server_sent_events_arrive_one_by_one_and_sigterm_drains_the_stream() {
     .expect("the sidecar exits once the stream ends");
     assert!(status.success(), "{status:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_identity_assertion_replaces_the_plain_headers() {
+    use mcp_warden::jose::{Algorithm, AlgorithmSet, JwkSet, SigningKey, UnverifiedJws};
+
+    let issuer = AuthorizationServer::new();
+    let client = Client::new();
+    let upstream = upstream(Gate::default()).await;
+    let key_file = std::env::temp_dir().join(format!(
+        "mcp-warden-identity-{}-{}.der",
+        std::process::id(),
+        free_port()
+    ));
+    let identity_key = SigningKey::generate(Algorithm::ES256).unwrap();
+    std::fs::write(&key_file, identity_key.to_pkcs8().unwrap()).unwrap();
+    let extra = format!(
+        "[identity]\nassertion = true\nassertion_key_file = \"{}\"\nassertion_ttl_s = 30\n",
+        key_file.display()
+    );
+    let sidecar = start_sidecar(&issuer, upstream, &extra).await;
+    std::fs::remove_file(&key_file).ok();
+    let url = format!("{}/echo", sidecar.base);
+    let audience = format!("{}/mcp", sidecar.base);
+    let now = now();
+    let token = issuer.token(&audience, Some(&client.jkt()), "tools:call", now);
+    let seen: Value = http()
+        .post(&url)
+        .headers(client.headers("POST", &url, &token, None, now))
+        .header("x-mcp-identity", "forged")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        seen.get("x-mcp-subject").is_none(),
+        "plain headers should be off: {seen}"
+    );
+    let assertion = seen["x-mcp-identity"].as_str().unwrap();
+    assert_ne!(assertion, "forged");
+
+    // The upstream verifies it with the key set the admin listener publishes.
+    let jwks = http()
+        .get(format!("{}/identity/jwks.json", sidecar.admin))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let keys = JwkSet::from_json(&jwks).unwrap();
+    let jws =
+        UnverifiedJws::parse(assertion, 8192, AlgorithmSet::EMPTY.with(Algorithm::ES256)).unwrap();
+    assert_eq!(jws.header()["typ"], "mcp-identity+jwt");
+    let kid = jws.header()["kid"].as_str().unwrap().to_owned();
+    let (verified, _) = jws
+        .verify_any(keys.candidates(Some(&kid), Algorithm::ES256))
+        .unwrap();
+    let claims = verified.payload();
+    assert_eq!(claims["sub"], "agent-7");
+    assert_eq!(claims["scope"], "tools:call");
+    assert_eq!(claims["cnf"]["jkt"], client.jkt().as_str());
+    assert_eq!(claims["aud"], format!("http://{upstream}").as_str());
+    assert_eq!(claims["token_iss"], "https://as.example.com");
+    let (iat, exp) = (
+        claims["iat"].as_u64().unwrap(),
+        claims["exp"].as_u64().unwrap(),
+    );
+    assert_eq!(exp - iat, 30);
+}

@@ -32,6 +32,9 @@ pub struct Readiness {
     pub replay: Option<ReplayProbe>,
     /// The in-memory replay store, for its size gauge.
     pub memory_replay: Option<Arc<InMemoryReplayStore>>,
+    /// The JWK Set of the identity-assertion key, served at `/identity/jwks.json` for the
+    /// upstream to verify assertions with.
+    pub identity_jwks: Option<Bytes>,
 }
 
 impl std::fmt::Debug for Readiness {
@@ -129,6 +132,17 @@ impl Admin {
                     )
                 }
             }
+            "/identity/jwks.json" => match &self.readiness.identity_jwks {
+                Some(jwks) => {
+                    let mut response = Response::new(Full::new(jwks.clone()));
+                    response.headers_mut().insert(
+                        CONTENT_TYPE,
+                        HeaderValue::from_static("application/jwk-set+json"),
+                    );
+                    response
+                }
+                None => text(StatusCode::NOT_FOUND, "identity assertions are off\n"),
+            },
             "/metrics" => match &self.metrics {
                 Some(handle) => {
                     self.readiness.update_gauges();

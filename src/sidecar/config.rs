@@ -152,6 +152,7 @@ impl Config {
     fn extract(figment: Figment) -> Result<Config, ConfigError> {
         let mut config: Config = figment.extract().map_err(from_figment)?;
         config.guard.resolve_files()?;
+        config.identity.resolve_files()?;
         Ok(config)
     }
 
@@ -191,6 +192,7 @@ impl Config {
         self.upstream.check(&mut problems);
         self.guard.check(&mut problems);
         problems.take_all(self.identity.header_names());
+        problems.take_all(self.identity.assertion_signer());
         self.log.check(&mut problems);
         problems.positive("shutdown.drain_timeout_s", self.shutdown.drain_timeout_s);
         problems

@@ -24,6 +24,7 @@ use http_body_util::{Either, Full};
 use url::Url;
 
 use crate::guard::{PeerAddr, Principal, TrustedProxy};
+use crate::jose::SigningKey;
 
 /// Which headers carry the caller's identity to the upstream. Inbound copies are always
 /// removed, so a client cannot claim an identity by sending them itself.
@@ -37,6 +38,29 @@ pub struct IdentityHeaders {
     pub scopes: Option<HeaderName>,
     /// The RFC 7638 thumbprint of the proof key.
     pub key_thumbprint: Option<HeaderName>,
+    /// A signed assertion instead of (or besides) the plain headers.
+    pub assertion: Option<IdentityAssertion>,
+}
+
+/// A short-lived JWT telling the upstream who called, signed by the sidecar, so that the
+/// upstream can verify the identity instead of trusting whoever can reach its port.
+///
+/// Header `typ: mcp-identity+jwt` (explicit typing, RFC 8725 §3.11) and the key's `kid`;
+/// claims `iss` (the protected resource), `aud` (the upstream), `sub`, `client_id`,
+/// `scope`, `cnf.jkt` (the caller's DPoP key), `token_iss` (the access token's issuer),
+/// `iat`, `exp`, `jti`.
+#[derive(Debug, Clone)]
+pub struct IdentityAssertion {
+    /// The header that carries it.
+    pub header: HeaderName,
+    /// The signing key (its public JWK Set is served on the admin listener).
+    pub key: Arc<SigningKey>,
+    /// `iss`: the protected resource's URL.
+    pub issuer: String,
+    /// `aud`: the upstream.
+    pub audience: String,
+    /// Lifetime in seconds.
+    pub ttl_s: u64,
 }
 
 impl Default for IdentityHeaders {
@@ -46,6 +70,7 @@ impl Default for IdentityHeaders {
             client_id: Some(HeaderName::from_static("x-mcp-client-id")),
             scopes: Some(HeaderName::from_static("x-mcp-scopes")),
             key_thumbprint: Some(HeaderName::from_static("x-mcp-key-thumbprint")),
+            assertion: None,
         }
     }
 }
@@ -354,6 +379,14 @@ fn set_forwarded(
 
 fn set_identity(headers: &mut HeaderMap, names: &IdentityHeaders, principal: &Principal) {
     let scopes = principal.scopes().join(" ");
+    if let Some(assertion) = &names.assertion {
+        match sign_assertion(assertion, principal, &scopes) {
+            Ok(value) => {
+                headers.insert(assertion.header.clone(), value);
+            }
+            Err(error) => tracing::warn!(%error, "identity assertion not signed"),
+        }
+    }
     let values = [
         (&names.subject, principal.subject()),
         (&names.client_id, principal.client_id()),
@@ -378,6 +411,48 @@ fn set_identity(headers: &mut HeaderMap, names: &IdentityHeaders, principal: &Pr
             Err(_) => tracing::debug!(header = %name, "identity value is not a valid header value"),
         }
     }
+}
+
+fn sign_assertion(
+    assertion: &IdentityAssertion,
+    principal: &Principal,
+    scopes: &str,
+) -> Result<HeaderValue, crate::jose::SignError> {
+    use crate::clock::{Clock, SystemClock};
+    let now = SystemClock.now();
+    let mut jti = [0u8; 16];
+    aws_lc_rs::rand::SecureRandom::fill(&aws_lc_rs::rand::SystemRandom::new(), &mut jti)
+        .map_err(|_| crate::jose::SignError::Provider)?;
+    let mut claims = serde_json::json!({
+        "iss": assertion.issuer,
+        "aud": assertion.audience,
+        "token_iss": principal.issuer(),
+        "iat": now,
+        "exp": now.saturating_add(assertion.ttl_s),
+        "jti": crate::jose::base64url_encode(&jti),
+    });
+    if let Some(subject) = principal.subject() {
+        claims["sub"] = subject.into();
+    }
+    if let Some(client_id) = principal.client_id() {
+        claims["client_id"] = client_id.into();
+    }
+    if !scopes.is_empty() {
+        claims["scope"] = scopes.into();
+    }
+    if let Some(jkt) = principal.key_thumbprint() {
+        claims["cnf"] = serde_json::json!({"jkt": jkt.as_str()});
+    }
+    let mut header = crate::jose::Object::new();
+    header.insert("typ".into(), "mcp-identity+jwt".into());
+    if let Some(kid) = assertion.key.public_jwk().kid() {
+        header.insert("kid".into(), kid.into());
+    }
+    let Some(claims) = claims.as_object() else {
+        return Err(crate::jose::SignError::Serialize);
+    };
+    let jwt = assertion.key.sign_compact(&header, claims)?;
+    HeaderValue::from_str(&jwt).map_err(|_| crate::jose::SignError::Serialize)
 }
 
 /// A JSON-RPC-shaped error for MCP clients (JSON-RPC 2.0 §5.1, internal error), with the

@@ -10,7 +10,7 @@ use super::admin::{Admin, Readiness, ReplayProbe};
 use super::build::guard_layer;
 use super::config::{Config, ConfigError, LogFormat};
 use super::observe::Observe;
-use super::proxy::{IdentityHeaders, Proxy, UpstreamSettings};
+use super::proxy::{IdentityAssertion, IdentityHeaders, Proxy, UpstreamSettings};
 use super::server::{ListenerSettings, bind, serve};
 use super::tls::ReloadingTls;
 
@@ -74,6 +74,22 @@ pub async fn run_sidecar(config: Config, switch: GuardSwitch) -> Result<(), Side
         .ok();
     let built = guard_layer(&config).await?;
     let names = config.identity.header_names().map_err(first)?;
+    let assertion = config
+        .identity
+        .assertion_signer()
+        .map_err(first)?
+        .map(|(header, key)| IdentityAssertion {
+            header,
+            key: std::sync::Arc::new(key),
+            issuer: config.guard.resource.clone().unwrap_or_default(),
+            audience: config.upstream.url.clone(),
+            ttl_s: config.identity.assertion_ttl_s,
+        });
+    let identity_jwks = assertion.as_ref().map(|assertion| {
+        bytes::Bytes::from(
+            serde_json::json!({"keys": [assertion.key.public_jwk().to_json()]}).to_string(),
+        )
+    });
     let settings = UpstreamSettings {
         url: config.upstream.url()?,
         http2_prior_knowledge: config.upstream.http2_prior_knowledge,
@@ -92,6 +108,7 @@ pub async fn run_sidecar(config: Config, switch: GuardSwitch) -> Result<(), Side
             client_id: names.client_id,
             scopes: names.scopes,
             key_thumbprint: names.key_thumbprint,
+            assertion,
         },
         trusted_proxies: config.guard.proxies().map_err(first)?,
         listener_tls: config.listen.tls().is_some(),
@@ -117,6 +134,7 @@ pub async fn run_sidecar(config: Config, switch: GuardSwitch) -> Result<(), Side
             .collect(),
         replay: replay_probe(&built),
         memory_replay: built.memory_replay.clone(),
+        identity_jwks,
     };
     let admin = Admin::new(metrics, readiness);
 

@@ -97,6 +97,19 @@ impl fmt::Debug for KeyFile {
     }
 }
 
+// Configurations compare equal when the same key bytes were read (tests compare sections).
+impl PartialEq for KeyFile {
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.0, &other.0) {
+            (None, None) => true,
+            (Some(a), Some(b)) => a.as_slice() == b.as_slice(),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for KeyFile {}
+
 impl KeyFile {
     /// Reads `path` now.
     pub(super) fn load(field: &str, path: &Path) -> Result<Self, ConfigError> {

@@ -12,6 +12,8 @@ use url::Url;
 
 use super::ConfigError;
 use super::check::{self, Problems, path, seconds};
+use super::secrets::KeyFile;
+use crate::jose::{Algorithm, SigningKey};
 
 /// `[listen]`: the proxy listener clients connect to.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -260,6 +262,25 @@ pub struct IdentityConfig {
     /// The RFC 7638 thumbprint of the caller's DPoP key; `""` turns it off. Default
     /// `x-mcp-key-thumbprint`.
     pub key_thumbprint_header: String,
+    /// Send a short-lived signed JWT describing the caller instead of the plain headers, so
+    /// that the upstream verifies the identity rather than trusting the network path.
+    /// Default false.
+    pub assertion: bool,
+    /// The header carrying the assertion. Default `x-mcp-identity`.
+    pub assertion_header: String,
+    /// PKCS#8 private key (PEM or DER) that signs assertions; required with
+    /// `assertion = true`. Its public JWK Set is served on the admin listener at
+    /// `/identity/jwks.json`.
+    pub assertion_key_file: Option<PathBuf>,
+    /// The algorithm of `assertion_key_file`. Default `ES256`.
+    pub assertion_alg: String,
+    /// The `kid` of the assertion key. Default: its RFC 7638 thumbprint.
+    pub assertion_kid: Option<String>,
+    /// Seconds an assertion is valid. Default 60.
+    pub assertion_ttl_s: u64,
+    /// The bytes of `assertion_key_file`, read at load time.
+    #[serde(skip)]
+    assertion_key: KeyFile,
 }
 
 impl Default for IdentityConfig {
@@ -270,6 +291,13 @@ impl Default for IdentityConfig {
             client_id_header: "x-mcp-client-id".into(),
             scopes_header: "x-mcp-scopes".into(),
             key_thumbprint_header: "x-mcp-key-thumbprint".into(),
+            assertion: false,
+            assertion_header: "x-mcp-identity".into(),
+            assertion_key_file: None,
+            assertion_alg: "ES256".into(),
+            assertion_kid: None,
+            assertion_ttl_s: 60,
+            assertion_key: KeyFile::default(),
         }
     }
 }
@@ -288,9 +316,74 @@ pub struct IdentityHeaderNames {
 }
 
 impl IdentityConfig {
-    /// The header names, all `None` when `headers = false`.
+    pub(super) fn resolve_files(&mut self) -> Result<(), ConfigError> {
+        if let Some(file) = &self.assertion_key_file {
+            self.assertion_key = KeyFile::load("identity.assertion_key_file", file)?;
+        }
+        Ok(())
+    }
+
+    /// The assertion signer: `None` unless `assertion = true`.
+    pub fn assertion_signer(&self) -> Result<Option<(HeaderName, SigningKey)>, Vec<ConfigError>> {
+        if !self.assertion {
+            return Ok(None);
+        }
+        let mut problems = Problems::default();
+        let header = problems
+            .take(check::header_name(
+                "identity.assertion_header",
+                &self.assertion_header,
+            ))
+            .flatten();
+        if header.is_none() && problems.errors.is_empty() {
+            problems.error(
+                "identity.assertion_header",
+                "required with assertion = true",
+            );
+        }
+        problems.positive("identity.assertion_ttl_s", self.assertion_ttl_s);
+        let alg = match Algorithm::from_name(&self.assertion_alg) {
+            Some(alg) => Some(alg),
+            None => {
+                problems.error(
+                    "identity.assertion_alg",
+                    "not a supported asymmetric algorithm (ES256, ES384, ES512, RS256, RS384, RS512, PS256, PS384, PS512, EdDSA)",
+                );
+                None
+            }
+        };
+        let key = match (&self.assertion_key_file, alg) {
+            (None, _) => {
+                problems.error(
+                    "identity.assertion_key_file",
+                    "required with assertion = true: a PKCS#8 private key file (PEM or DER)",
+                );
+                None
+            }
+            (Some(file), Some(alg)) => problems.take(
+                self.assertion_key
+                    .signing_key("identity.assertion_key_file", Some(file), alg)
+                    .and_then(|key| {
+                        let kid = self
+                            .assertion_kid
+                            .clone()
+                            .unwrap_or_else(|| key.public_jwk().thumbprint().as_str().to_owned());
+                        key.with_kid(kid).map_err(|error| {
+                            ConfigError::new("identity.assertion_kid", error.to_string())
+                        })
+                    }),
+            ),
+            (Some(_), None) => None,
+        };
+        match (header, key) {
+            (Some(header), Some(key)) if problems.errors.is_empty() => Ok(Some((header, key))),
+            _ => Err(problems.errors),
+        }
+    }
+
+    /// The header names, all `None` when `headers = false` or the assertion replaces them.
     pub fn header_names(&self) -> Result<IdentityHeaderNames, Vec<ConfigError>> {
-        if !self.headers {
+        if !self.headers || self.assertion {
             return Ok(IdentityHeaderNames::default());
         }
         let mut problems = Problems::default();
