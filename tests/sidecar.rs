@@ -148,6 +148,23 @@ impl Drop for TempDir {
 }
 
 async fn start_sidecar(issuer: &AuthorizationServer, upstream: SocketAddr, extra: &str) -> Sidecar {
+    start_sidecar_full(issuer, upstream, "", extra).await
+}
+
+async fn start_sidecar_with_listen(
+    issuer: &AuthorizationServer,
+    upstream: SocketAddr,
+    listen: &str,
+) -> Sidecar {
+    start_sidecar_full(issuer, upstream, listen, "").await
+}
+
+async fn start_sidecar_full(
+    issuer: &AuthorizationServer,
+    upstream: SocketAddr,
+    listen: &str,
+    extra: &str,
+) -> Sidecar {
     let dir = std::env::temp_dir().join(format!(
         "mcp-warden-sidecar-{}-{}",
         std::process::id(),
@@ -165,6 +182,7 @@ async fn start_sidecar(issuer: &AuthorizationServer, upstream: SocketAddr, extra
         r#"
 [listen]
 address = "127.0.0.1:{port}"
+{listen}
 [admin]
 address = "127.0.0.1:{admin_port}"
 [upstream]
@@ -465,4 +483,73 @@ async fn a_signed_identity_assertion_replaces_the_plain_headers() {
         claims["exp"].as_u64().unwrap(),
     );
     assert_eq!(exp - iat, 30);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_listener_terminates_tls_and_reloads_a_rotated_certificate() {
+    let issuer = AuthorizationServer::new();
+    let upstream = upstream(Gate::default()).await;
+    let dir = std::env::temp_dir().join(format!(
+        "mcp-warden-tls-{}-{}",
+        std::process::id(),
+        free_port()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let _cleanup = TempDir(dir.clone());
+    let (cert_file, key_file) = (dir.join("tls.crt"), dir.join("tls.key"));
+    let write_pair = || {
+        let pair = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        std::fs::write(&key_file, pair.signing_key.serialize_pem()).unwrap();
+        std::fs::write(&cert_file, pair.cert.pem()).unwrap();
+        reqwest::Certificate::from_pem(pair.cert.pem().as_bytes()).unwrap()
+    };
+    let first = write_pair();
+    let tls = format!(
+        "tls_cert_file = \"{}\"\ntls_key_file = \"{}\"\ntls_reload_interval_s = 1\n",
+        cert_file.display(),
+        key_file.display()
+    );
+    let sidecar = start_sidecar_with_listen(&issuer, upstream, &tls).await;
+    let https = sidecar
+        .base
+        .replace("http://127.0.0.1", "https://localhost");
+    let trusting = |certificate: &reqwest::Certificate| {
+        reqwest::Client::builder()
+            .no_proxy()
+            .tls_certs_only([certificate.clone()])
+            .build()
+            .unwrap()
+    };
+    // Over TLS the guard answers as usual: no credentials, 401.
+    let response = trusting(&first)
+        .post(format!("{https}/mcp"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+
+    // Rotate in place (as cert-manager does); new connections get the new certificate.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let second = write_pair();
+    let mut rotated = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if let Ok(response) = trusting(&second).post(format!("{https}/mcp")).send().await {
+            assert_eq!(response.status(), 401);
+            rotated = true;
+            break;
+        }
+    }
+    assert!(
+        rotated,
+        "the rotated certificate was not served within 10 s"
+    );
+    assert!(
+        trusting(&first)
+            .post(format!("{https}/mcp"))
+            .send()
+            .await
+            .is_err(),
+        "a client trusting only the old certificate must fail on a new connection"
+    );
 }

@@ -118,7 +118,7 @@ pub async fn run_sidecar(config: Config, switch: GuardSwitch) -> Result<(), Side
     let tls = match config.listen.tls() {
         Some((cert, key)) => {
             let tls = ReloadingTls::load(cert, key)?;
-            tls.spawn_reloader(Duration::from_secs(10));
+            tls.spawn_reloader(config.listen.tls_reload_interval());
             Some(tls)
         }
         None => None,

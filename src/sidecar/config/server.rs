@@ -27,6 +27,8 @@ pub struct ListenConfig {
     pub tls_cert_file: Option<PathBuf>,
     /// PEM private key for TLS; with `tls_cert_file`.
     pub tls_key_file: Option<PathBuf>,
+    /// Seconds between checks of the certificate files for a change. Default 10.
+    pub tls_reload_interval_s: u64,
     /// Connections served at once; more wait in the kernel's accept queue. Default 1024.
     pub max_connections: usize,
     /// Largest request head in bytes; larger gets 431. Default 16384.
@@ -48,6 +50,7 @@ impl Default for ListenConfig {
             address: "0.0.0.0:8080".into(),
             tls_cert_file: None,
             tls_key_file: None,
+            tls_reload_interval_s: 10,
             max_connections: 1024,
             max_header_bytes: 16 * 1024,
             max_body_bytes: 4 * 1024 * 1024,
@@ -75,6 +78,11 @@ impl ListenConfig {
     /// `header_read_timeout_s` as a duration.
     pub fn header_read_timeout(&self) -> Duration {
         seconds(self.header_read_timeout_s)
+    }
+
+    /// `tls_reload_interval_s` as a duration.
+    pub fn tls_reload_interval(&self) -> Duration {
+        seconds(self.tls_reload_interval_s)
     }
 
     /// `tls_handshake_timeout_s` as a duration.
@@ -115,6 +123,7 @@ impl ListenConfig {
             ("max_header_bytes", self.max_header_bytes as u64),
             ("max_body_bytes", self.max_body_bytes as u64),
             ("header_read_timeout_s", self.header_read_timeout_s),
+            ("tls_reload_interval_s", self.tls_reload_interval_s),
             ("tls_handshake_timeout_s", self.tls_handshake_timeout_s),
             ("idle_timeout_s", self.idle_timeout_s),
         ] {
