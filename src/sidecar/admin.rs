@@ -32,6 +32,11 @@ pub struct Readiness {
     pub replay: Option<ReplayProbe>,
     /// The in-memory replay store, for its size gauge.
     pub memory_replay: Option<Arc<InMemoryReplayStore>>,
+    /// The Redis replay store, for its counters.
+    #[cfg(feature = "redis")]
+    pub redis_replay: Option<Arc<crate::dpop::RedisReplayStore>>,
+    /// The memory fallback around Redis, for the degraded-state gauge to alert on.
+    pub degrading_replay: Option<Arc<crate::dpop::DegradingReplayStore>>,
     /// The JWK Set of the identity-assertion key, served at `/identity/jwks.json` for the
     /// upstream to verify assertions with.
     pub identity_jwks: Option<Bytes>,
@@ -90,6 +95,23 @@ impl Readiness {
         }
         if let Some(store) = &self.memory_replay {
             metrics::gauge!("mcp_warden_replay_store_entries").set(store.len() as f64);
+        }
+        #[cfg(feature = "redis")]
+        if let Some(redis) = &self.redis_replay {
+            let stats = redis.stats();
+            metrics::gauge!("mcp_warden_replay_store_checks").set(stats.checks as f64);
+            metrics::gauge!("mcp_warden_replay_store_replays").set(stats.replays as f64);
+            metrics::gauge!("mcp_warden_replay_store_errors").set(stats.errors as f64);
+        }
+        if let Some(degrading) = &self.degrading_replay {
+            // 1 while answers come from the memory fallback: replays across replicas are
+            // not detected then, which deserves an alert.
+            metrics::gauge!("mcp_warden_replay_store_degraded").set(if degrading.is_degraded() {
+                1.0
+            } else {
+                0.0
+            });
+            metrics::gauge!("mcp_warden_replay_store_fallbacks").set(degrading.fallbacks() as f64);
         }
     }
 }

@@ -134,6 +134,9 @@ pub async fn run_sidecar(config: Config, switch: GuardSwitch) -> Result<(), Side
             .collect(),
         replay: replay_probe(&built),
         memory_replay: built.memory_replay.clone(),
+        #[cfg(feature = "redis")]
+        redis_replay: built.redis_replay.clone(),
+        degrading_replay: built.degrading_replay.clone(),
         identity_jwks,
     };
     let admin = Admin::new(metrics, readiness);

@@ -15,6 +15,9 @@ use super::check::{self, Problems, path, seconds};
 use super::secrets::KeyFile;
 use crate::jose::{Algorithm, SigningKey};
 
+/// The smallest `max_header_bytes` hyper can enforce (its minimum read buffer).
+pub(super) const MIN_HEADER_BYTES: usize = 8192;
+
 /// `[listen]`: the proxy listener clients connect to.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -31,17 +34,16 @@ pub struct ListenConfig {
     pub tls_reload_interval_s: u64,
     /// Connections served at once; more wait in the kernel's accept queue. Default 1024.
     pub max_connections: usize,
-    /// Largest request head in bytes; larger gets 431. Default 16384.
+    /// Largest request head in bytes; larger gets 431. At least 8192. Default 16384.
     pub max_header_bytes: usize,
     /// Largest request body in bytes; larger gets 413. Also the most the guard reads to
     /// find the MCP operation. Default 4194304 (4 MiB).
     pub max_body_bytes: usize,
-    /// Seconds allowed for a request head to arrive (slow-loris bound). Default 10.
+    /// Seconds allowed for a request head to arrive (slow-loris bound). The same timer
+    /// closes an idle keep-alive connection waiting for its next request. Default 10.
     pub header_read_timeout_s: u64,
     /// Seconds allowed for a TLS handshake. Default 10.
     pub tls_handshake_timeout_s: u64,
-    /// Seconds an idle keep-alive connection is kept open. Default 120.
-    pub idle_timeout_s: u64,
 }
 
 impl Default for ListenConfig {
@@ -56,7 +58,6 @@ impl Default for ListenConfig {
             max_body_bytes: 4 * 1024 * 1024,
             header_read_timeout_s: 10,
             tls_handshake_timeout_s: 10,
-            idle_timeout_s: 120,
         }
     }
 }
@@ -90,11 +91,6 @@ impl ListenConfig {
         seconds(self.tls_handshake_timeout_s)
     }
 
-    /// `idle_timeout_s` as a duration.
-    pub fn idle_timeout(&self) -> Duration {
-        seconds(self.idle_timeout_s)
-    }
-
     pub(super) fn check(&self, problems: &mut Problems) {
         problems.take(self.socket_addr());
         match (&self.tls_cert_file, &self.tls_key_file) {
@@ -118,6 +114,17 @@ impl ListenConfig {
             ),
             (None, None) => {}
         }
+        // hyper cannot buffer a request head in less than 8 KiB (it refuses a smaller
+        // buffer), so a smaller limit could not be enforced: refuse it rather than pretend.
+        if self.max_header_bytes < MIN_HEADER_BYTES {
+            problems.error(
+                "listen.max_header_bytes",
+                format!(
+                    "{} is below the smallest enforceable limit, {MIN_HEADER_BYTES}",
+                    self.max_header_bytes
+                ),
+            );
+        }
         for (name, value) in [
             ("max_connections", self.max_connections as u64),
             ("max_header_bytes", self.max_header_bytes as u64),
@@ -125,7 +132,6 @@ impl ListenConfig {
             ("header_read_timeout_s", self.header_read_timeout_s),
             ("tls_reload_interval_s", self.tls_reload_interval_s),
             ("tls_handshake_timeout_s", self.tls_handshake_timeout_s),
-            ("idle_timeout_s", self.idle_timeout_s),
         ] {
             problems.positive(&path("listen", name), value);
         }
