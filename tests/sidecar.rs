@@ -442,6 +442,7 @@ async fn a_signed_identity_assertion_replaces_the_plain_headers() {
         .post(&url)
         .headers(client.headers("POST", &url, &token, None, now))
         .header("x-mcp-identity", "forged")
+        .header("x-mcp-subject", "forged-admin")
         .send()
         .await
         .unwrap()

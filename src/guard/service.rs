@@ -247,7 +247,9 @@ fn refuse<B>(
         Refusal::InsufficientScope { required } => Some(required.join(" ")),
         _ => None,
     };
-    tracing::info!(
+    // Debug: an embedding server's own access log (or the sidecar's audit line) records
+    // refusals; this line adds the internal detail for troubleshooting.
+    tracing::debug!(
         status = challenge.status,
         error = challenge.error.map(|code| code.as_str()).unwrap_or(""),
         reason = %refusal,

@@ -40,6 +40,9 @@ pub struct IdentityHeaders {
     pub key_thumbprint: Option<HeaderName>,
     /// A signed assertion instead of (or besides) the plain headers.
     pub assertion: Option<IdentityAssertion>,
+    /// Further names whose inbound copies are removed although nothing is sent in them
+    /// (identity headers turned off or replaced by the assertion).
+    pub strip: Vec<HeaderName>,
 }
 
 /// A short-lived JWT telling the upstream who called, signed by the sidecar, so that the
@@ -71,6 +74,7 @@ impl Default for IdentityHeaders {
             scopes: Some(HeaderName::from_static("x-mcp-scopes")),
             key_thumbprint: Some(HeaderName::from_static("x-mcp-key-thumbprint")),
             assertion: None,
+            strip: Vec::new(),
         }
     }
 }
@@ -85,6 +89,8 @@ impl IdentityHeaders {
         ]
         .into_iter()
         .flatten()
+        .chain(self.assertion.as_ref().map(|assertion| &assertion.header))
+        .chain(self.strip.iter())
     }
 }
 

@@ -109,6 +109,7 @@ pub async fn run_sidecar(config: Config, switch: GuardSwitch) -> Result<(), Side
             scopes: names.scopes,
             key_thumbprint: names.key_thumbprint,
             assertion,
+            strip: config.identity.configured_names(),
         },
         trusted_proxies: config.guard.proxies().map_err(first)?,
         listener_tls: config.listen.tls().is_some(),

@@ -396,6 +396,22 @@ impl IdentityConfig {
         }
     }
 
+    /// Every identity header name configured, whether or not it is sent: inbound copies of
+    /// all of them are removed, so that turning the plain headers off (or replacing them
+    /// with the assertion) never lets a client's forged copy through.
+    pub fn configured_names(&self) -> Vec<HeaderName> {
+        [
+            &self.subject_header,
+            &self.client_id_header,
+            &self.scopes_header,
+            &self.key_thumbprint_header,
+            &self.assertion_header,
+        ]
+        .into_iter()
+        .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
+        .collect()
+    }
+
     /// The header names, all `None` when `headers = false` or the assertion replaces them.
     pub fn header_names(&self) -> Result<IdentityHeaderNames, Vec<ConfigError>> {
         if !self.headers || self.assertion {
