@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# Load runs of the sidecar on this machine (docs/performance.md): the same closed-loop load
+# (examples/loadgen.rs: keep-alive HTTP/1.1 connections, a DPoP-bound token and a fresh,
+# pre-signed proof on every request) against, in turn,
+#
+#   a. the upstream directly (examples/upstream.rs, a fast MCP stand-in);
+#   b. `mcp-warden guard --dangerous-no-guard`: the proxy alone, nothing checked;
+#   c. the guard, in-memory replay store (the default);
+#   d. the guard, Redis replay store (a redis-server of its own on a free port; skipped
+#      when redis-server is not installed).
+#
+# a. and b. check nothing, so they cycle through a small pool of proofs (--reuse-proofs) to
+# receive the same bytes as c. and d.; the guarded runs never send a proof twice (a replay
+# is refused early, which is cheaper than a valid request and would flatter them).
+#
+# Prints one markdown table and keeps it, with the JSON lines, under target/load/.
+#
+#   benches/load.sh
+#   LOAD_DURATION_S=8 LOAD_CONNECTIONS=32 benches/load.sh
+#
+# Environment: LOAD_CONNECTIONS (16), LOAD_DURATION_S (10), LOAD_WARMUP_S (2),
+# LOAD_PROOFS (pre-signed proofs per run, 200000), LOAD_THREADS (loadgen worker threads, 1),
+# UPSTREAM_THREADS (1), CARGO_TARGET_DIR.
+#
+# Every process shares the machine's cores: the generator, the sidecar, the upstream and
+# Redis compete for them, so compare the rows with each other rather than with figures
+# from another machine.
+
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+connections=${LOAD_CONNECTIONS:-16}
+duration=${LOAD_DURATION_S:-10}
+warmup=${LOAD_WARMUP_S:-2}
+proofs=${LOAD_PROOFS:-200000}
+loadgen_threads=${LOAD_THREADS:-1}
+upstream_threads=${UPSTREAM_THREADS:-1}
+target_dir=${CARGO_TARGET_DIR:-target}
+
+cargo build --release --bin mcp-warden --example loadgen --example upstream
+warden=$target_dir/release/mcp-warden
+loadgen=$target_dir/release/examples/loadgen
+upstream=$target_dir/release/examples/upstream
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/mcp-warden-load.XXXXXX")
+results=$target_dir/load
+mkdir -p "$results"
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+table=$results/load-$stamp.md
+jsonl=$results/load-$stamp.jsonl
+
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${pids[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+stop() {
+    kill "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+}
+
+used_ports=" "
+free_port() {
+    local port
+    while :; do
+        port=$((20000 + RANDOM % 40000))
+        [[ $used_ports == *" $port "* ]] && continue
+        # A refused connection means nobody listens there.
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            used_ports+="$port "
+            echo "$port"
+            return
+        fi
+    done
+}
+
+# The issuer key and its JWK Set, before any sidecar starts (they read jwks_file once).
+"$loadgen" --issuer-key "$work/issuer.p8" --write-jwks "$work/jwks.json" --keys-only
+
+upstream_port=$(free_port)
+"$upstream" --listen "127.0.0.1:$upstream_port" --threads "$upstream_threads" \
+    >"$work/upstream.log" 2>&1 &
+upstream_pid=$!
+pids+=("$upstream_pid")
+
+sidecar_pid=""
+sidecar_port=""
+admin_port=""
+# start_sidecar NAME EXTRA_TOML [mcp-warden guard options...]
+start_sidecar() {
+    local name=$1 extra=$2
+    shift 2
+    sidecar_port=$(free_port)
+    admin_port=$(free_port)
+    cat >"$work/$name.toml" <<EOF
+[listen]
+address = "127.0.0.1:$sidecar_port"
+[admin]
+address = "127.0.0.1:$admin_port"
+[upstream]
+url = "http://127.0.0.1:$upstream_port"
+[guard]
+resource = "http://127.0.0.1:$sidecar_port/mcp"
+authorization_servers = ["https://as.example.com"]
+[[guard.issuers]]
+issuer = "https://as.example.com"
+jwks_file = "$work/jwks.json"
+$extra
+EOF
+    "$warden" guard --config "$work/$name.toml" "$@" >"$work/$name.log" 2>&1 &
+    sidecar_pid=$!
+    pids+=("$sidecar_pid")
+}
+
+failed=0
+rows=()
+# run LABEL URL READY_URL [loadgen options...]
+run() {
+    local label=$1 url=$2 ready=$3
+    shift 3
+    echo "== $label" >&2
+    if "$loadgen" --url "$url" --wait-ready "$ready" --label "$label" \
+        --connections "$connections" --duration-s "$duration" --warmup-s "$warmup" \
+        --threads "$loadgen_threads" \
+        --issuer-key "$work/issuer.p8" --cpu-of "upstream=$upstream_pid" "$@" \
+        >"$work/out"; then
+        :
+    else
+        failed=1
+        echo "!! $label: errors or no requests; the logs follow" >&2
+        tail -n 20 "$work"/*.log >&2 || true
+    fi
+    grep '^{' "$work/out" >>"$jsonl" || true
+    while IFS= read -r row; do rows+=("$row"); done < <(grep '^|' "$work/out" || true)
+}
+
+run "a. upstream directly" "http://127.0.0.1:$upstream_port/mcp" \
+    "http://127.0.0.1:$upstream_port/" --cpu-of "redis=" --proofs 20000 --reuse-proofs
+
+start_sidecar proxy "" --dangerous-no-guard
+run "b. proxy only (--dangerous-no-guard)" "http://127.0.0.1:$sidecar_port/mcp" \
+    "http://127.0.0.1:$admin_port/readyz" --pid "$sidecar_pid" --cpu-of "redis=" \
+    --proofs 20000 --reuse-proofs
+stop "$sidecar_pid"
+
+start_sidecar memory ""
+run "c. guard, memory replay store" "http://127.0.0.1:$sidecar_port/mcp" \
+    "http://127.0.0.1:$admin_port/readyz" --pid "$sidecar_pid" --cpu-of "redis=" \
+    --proofs "$proofs"
+stop "$sidecar_pid"
+
+if command -v redis-server >/dev/null; then
+    redis_port=$(free_port)
+    redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
+        >"$work/redis.log" 2>&1 &
+    redis_pid=$!
+    pids+=("$redis_pid")
+    echo "redis://127.0.0.1:$redis_port" >"$work/redis-url"
+    start_sidecar redis "[guard.replay]
+store = \"redis\"
+redis_url_file = \"$work/redis-url\""
+    # /readyz waits for Redis to answer.
+    run "d. guard, Redis replay store" "http://127.0.0.1:$sidecar_port/mcp" \
+        "http://127.0.0.1:$admin_port/readyz" --pid "$sidecar_pid" --cpu-of "redis=$redis_pid" \
+        --proofs "$proofs"
+    stop "$sidecar_pid"
+    stop "$redis_pid"
+else
+    echo "redis-server not found: run d. (Redis replay store) skipped" >&2
+fi
+
+{
+    echo "$(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')); $connections connections, ${duration} s after ${warmup} s warm-up, closed loop, DPoP token + fresh proof on every request."
+    echo "Generator, sidecar, upstream and Redis share these CPUs: compare rows, not machines."
+    echo
+    echo "| target | req/s | p50 ms | p90 ms | p99 ms | max ms | errors | sidecar CPU-ms/1k req | upstream CPU-ms/1k | redis CPU-ms/1k | loadgen CPU-ms/1k |"
+    echo "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|"
+    printf '%s\n' "${rows[@]}"
+} | tee "$table"
+echo >&2
+echo "kept: $table, $jsonl" >&2
+exit "$failed"
