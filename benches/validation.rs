@@ -21,7 +21,9 @@ use http::{HeaderMap, HeaderValue};
 use mcp_warden::dpop::{NormalizedUri, ProofContext, ProofSigner, ProofValidator};
 use mcp_warden::guard::{RequestParts, ResourceVerifier};
 use mcp_warden::jose::{Algorithm, AlgorithmSet, JwkSet, SigningKey, base64url_decode};
-use mcp_warden::token::{AccessTokenVerifier, JwtVerifier, TrustedIssuer};
+use mcp_warden::token::{
+    AccessTokenVerifier, CachingVerifier, JwtVerifier, TokenVerifier, TrustedIssuer,
+};
 use serde_json::json;
 
 const NOW: u64 = 1_764_288_000;
@@ -89,16 +91,30 @@ fn setup() -> Setup {
     }
 }
 
-fn resource_verifier(setup: &Setup) -> ResourceVerifier {
-    let jwt = JwtVerifier::builder(RESOURCE)
+fn jwt_verifier(setup: &Setup) -> JwtVerifier {
+    JwtVerifier::builder(RESOURCE)
         .issuer(
             TrustedIssuer::new("https://as.example.com", setup.verifier_keys.clone())
                 .algorithms(AlgorithmSet::EMPTY.with(Algorithm::ES256)),
         )
-        .build();
+        .build()
+}
+
+/// Cold: every request verifies the access token too.
+fn resource_verifier(setup: &Setup) -> ResourceVerifier {
     ResourceVerifier::builder()
         .proofs(ProofValidator::builder().build())
-        .tokens(AccessTokenVerifier::new().jwt(jwt))
+        .tokens(AccessTokenVerifier::new().jwt(jwt_verifier(setup)))
+        .build()
+}
+
+/// Warm: the guard's default token cache, already holding the token.
+fn warm_resource_verifier(setup: &Setup) -> ResourceVerifier {
+    let cached = CachingVerifier::new(jwt_verifier(setup));
+    ready(cached.verify(&setup.token, NOW)).unwrap();
+    ResourceVerifier::builder()
+        .proofs(ProofValidator::builder().build())
+        .tokens(AccessTokenVerifier::new().jwt(cached))
         .build()
 }
 
@@ -204,6 +220,24 @@ fn bench(c: &mut Criterion) {
             timed_over_pool(
                 iters,
                 || resource_verifier(&setup),
+                |verifier| {
+                    let parts = RequestParts {
+                        method: "POST",
+                        uri: RESOURCE,
+                        headers: &requests[next % POOL],
+                    };
+                    next += 1;
+                    ready(verifier.verify(black_box(&parts), NOW)).unwrap();
+                },
+            )
+        })
+    });
+    group.bench_function("request_warm_token", |b| {
+        b.iter_custom(|iters| {
+            let mut next = 0;
+            timed_over_pool(
+                iters,
+                || warm_resource_verifier(&setup),
                 |verifier| {
                     let parts = RequestParts {
                         method: "POST",

@@ -457,9 +457,11 @@ async fn a_dead_issuer_keys_serve_stale_until_max_stale_then_503() {
         "start-up took {:?}: too long to place a request in the stale window",
         ready - spawned
     );
-    let caller = Caller::new(&issuer);
+    // A new token for every request: a token verified once is remembered by the token
+    // cache (for at most `token_cache_ttl_s`), so only new tokens show whether the
+    // sidecar can still verify with the issuer's keys.
     let status = |sidecar: &Sidecar| {
-        let headers = caller.headers("POST", "/echo", None);
+        let headers = Caller::new(&issuer).headers("POST", "/echo", None);
         let sidecar_url = sidecar.url("/echo");
         async move {
             http()

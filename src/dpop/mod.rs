@@ -25,6 +25,7 @@ pub use replay_redis::{
 pub use signer::{ProofClaims, ProofSigner, access_token_hash};
 pub use validator::{ProofContext, ProofValidator, ProofValidatorBuilder, VerifiedProof};
 
+pub(crate) use replay::SlotHasher;
 pub(crate) use validator::numeric_date_value;
 
 /// Picks the one proof of a request from all its `DPoP` field values (RFC 9449 §4.3 step 1).

@@ -111,7 +111,7 @@ impl Hash for Slot {
 /// flood resistance) buys nothing. Bytes 0..8 feed the table; shard choice
 /// uses byte 8 so it does not correlate with bucket choice within a shard.
 #[derive(Default)]
-struct SlotHasher(u64);
+pub(crate) struct SlotHasher(u64);
 
 impl Hasher for SlotHasher {
     fn finish(&self) -> u64 {

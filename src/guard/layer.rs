@@ -7,7 +7,7 @@ use url::Url;
 
 use crate::clock::{Clock, SystemClock};
 use crate::dpop::{NonceSource, ProofValidator};
-use crate::token::{AccessTokenVerifier, TokenVerifier, TrustedIssuer};
+use crate::token::{AccessTokenVerifier, CachingVerifier, TokenVerifier, TrustedIssuer};
 
 use super::forwarded::{PublicUri, TrustedProxy};
 use super::metadata::{
@@ -88,6 +88,8 @@ pub struct GuardBuilder {
     extra_metadata: serde_json::Map<String, serde_json::Value>,
     leeway_s: u64,
     require_at_jwt: bool,
+    token_cache: Option<(usize, u64)>,
+    no_token_cache: bool,
     clock: Option<Arc<dyn Clock>>,
     resource_verifier: Option<ResourceVerifier>,
 }
@@ -219,6 +221,22 @@ impl GuardBuilder {
         self
     }
 
+    /// Remember verified JWT access tokens (keyed by the token's SHA-256, never past their
+    /// `exp`) for at most `max_ttl_s`, up to `max_entries` of them: a client reusing its
+    /// token then costs one signature check per request, its proof's. On by default with
+    /// 10,000 entries and 300 s; the cost is that a key withdrawn from the issuer's JWKS
+    /// keeps its already-verified tokens working for up to `max_ttl_s`.
+    pub fn token_cache(mut self, max_entries: usize, max_ttl_s: u64) -> Self {
+        self.token_cache = Some((max_entries, max_ttl_s));
+        self
+    }
+
+    /// Verify every JWT access token on every request.
+    pub fn no_token_cache(mut self) -> Self {
+        self.no_token_cache = true;
+        self
+    }
+
     /// Require `typ: at+jwt` on JWT access tokens (RFC 9068 §4).
     pub fn require_at_jwt(mut self) -> Self {
         self.require_at_jwt = true;
@@ -252,7 +270,21 @@ impl GuardBuilder {
                     for issuer in self.issuers {
                         jwt = jwt.issuer(issuer);
                     }
-                    tokens = tokens.jwt(jwt.build());
+                    let jwt = jwt.build();
+                    tokens = if self.no_token_cache {
+                        tokens.jwt(jwt)
+                    } else {
+                        let (entries, ttl) = self.token_cache.unwrap_or((
+                            CachingVerifier::DEFAULT_MAX_ENTRIES,
+                            CachingVerifier::DEFAULT_MAX_TTL_S,
+                        ));
+                        tokens.jwt(
+                            CachingVerifier::new(jwt)
+                                .max_entries(entries)
+                                .max_ttl_s(ttl)
+                                .leeway_s(self.leeway_s),
+                        )
+                    };
                 }
                 if let Some(opaque) = self.opaque {
                     tokens = tokens.opaque_arc(opaque);

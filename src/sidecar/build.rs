@@ -128,6 +128,11 @@ pub async fn guard_layer(config: &Config) -> Result<BuiltGuard, ConfigError> {
     if guard.require_at_jwt {
         builder = builder.require_at_jwt();
     }
+    builder = if guard.token_cache_entries == 0 || guard.token_cache_ttl_s == 0 {
+        builder.no_token_cache()
+    } else {
+        builder.token_cache(guard.token_cache_entries, guard.token_cache_ttl_s)
+    };
     if let Some(realm) = &guard.realm {
         builder = builder.realm(realm.clone());
     }

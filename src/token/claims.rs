@@ -1,6 +1,8 @@
 //! Verified access-token claims, shared by JWT verification (RFC 9068) and introspection
 //! (RFC 7662).
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use crate::dpop::numeric_date_value;
@@ -13,7 +15,12 @@ use super::error::TokenError;
 /// Only this crate builds one, after checking signature (or introspection), issuer,
 /// audience and lifetime.
 #[derive(Debug, Clone)]
-pub struct AccessToken {
+pub struct AccessToken(Arc<Verified>);
+
+/// The claims behind an [`AccessToken`], shared: a token served from the verified-token
+/// cache reaches every request without copying its claims.
+#[derive(Debug)]
+struct Verified {
     issuer: String,
     subject: Option<String>,
     client_id: Option<String>,
@@ -21,6 +28,7 @@ pub struct AccessToken {
     scopes: Vec<String>,
     jti: Option<String>,
     expires_at: u64,
+    not_before: Option<u64>,
     bound_jkt: Option<String>,
     claims: Object,
 }
@@ -28,47 +36,64 @@ pub struct AccessToken {
 impl AccessToken {
     /// `iss`.
     pub fn issuer(&self) -> &str {
-        &self.issuer
+        &self.0.issuer
     }
 
     /// `sub`, if present.
     pub fn subject(&self) -> Option<&str> {
-        self.subject.as_deref()
+        self.0.subject.as_deref()
     }
 
     /// `client_id` (RFC 9068 §2.2, RFC 8693 §4.3), if present.
     pub fn client_id(&self) -> Option<&str> {
-        self.client_id.as_deref()
+        self.0.client_id.as_deref()
     }
 
     /// `aud`, as a list.
     pub fn audience(&self) -> &[String] {
-        &self.audience
+        &self.0.audience
     }
 
     /// The granted scopes (`scope`, space-separated per RFC 6749 §3.3; or a `scp` array).
     pub fn scopes(&self) -> &[String] {
-        &self.scopes
+        &self.0.scopes
     }
 
     /// `jti`, if present.
     pub fn jti(&self) -> Option<&str> {
-        self.jti.as_deref()
+        self.0.jti.as_deref()
     }
 
     /// `exp`; `u64::MAX` for an introspected token whose response gave none.
     pub fn expires_at(&self) -> u64 {
-        self.expires_at
+        self.0.expires_at
     }
 
     /// `cnf.jkt` (RFC 9449 §6): the thumbprint of the key the token is bound to.
     pub fn bound_jkt(&self) -> Option<&str> {
-        self.bound_jkt.as_deref()
+        self.0.bound_jkt.as_deref()
+    }
+
+    /// Whether the token is still within its lifetime at `now` (`nbf`, `exp`, with
+    /// `leeway_s`): what a cached verification must re-check on every use.
+    pub fn is_current(&self, now: u64, leeway_s: u64) -> Result<(), TokenError> {
+        if now >= self.0.expires_at.saturating_add(leeway_s) {
+            return Err(TokenError::Expired {
+                exp: self.0.expires_at,
+                now,
+            });
+        }
+        if let Some(nbf) = self.0.not_before
+            && now.saturating_add(leeway_s) < nbf
+        {
+            return Err(TokenError::NotYetValid { nbf, now });
+        }
+        Ok(())
     }
 
     /// Every claim, as received.
     pub fn claims(&self) -> &Object {
-        &self.claims
+        &self.0.claims
     }
 }
 
@@ -130,7 +155,8 @@ impl AccessToken {
             });
         }
         // RFC 7519 §4.1.5.
-        if let Some(nbf) = numeric_date(&claims, "nbf")?
+        let not_before = numeric_date(&claims, "nbf")?;
+        if let Some(nbf) = not_before
             && now.saturating_add(rules.leeway_s) < nbf
         {
             return Err(TokenError::NotYetValid { nbf, now });
@@ -141,7 +167,7 @@ impl AccessToken {
         let jti = optional_str(&claims, "jti")?.map(str::to_owned);
         let scopes = scopes(&claims)?;
         let bound_jkt = confirmation(&claims)?;
-        Ok(AccessToken {
+        Ok(AccessToken(Arc::new(Verified {
             issuer,
             subject,
             client_id,
@@ -149,9 +175,10 @@ impl AccessToken {
             scopes,
             jti,
             expires_at,
+            not_before,
             bound_jkt,
             claims,
-        })
+        })))
     }
 }
 

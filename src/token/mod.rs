@@ -1,6 +1,7 @@
 //! Access tokens: JWT verification against trusted issuers' keys (RFC 9068, RFC 7519),
 //! introspection responses (RFC 7662), and the verified claims both produce.
 
+mod cache;
 mod claims;
 mod error;
 mod introspection;
@@ -11,6 +12,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+pub use cache::CachingVerifier;
 pub use claims::AccessToken;
 pub use error::TokenError;
 pub use introspection::{IntrospectionRules, StaticIntrospection};

@@ -75,6 +75,11 @@ pub struct GuardConfig {
     pub require_at_jwt: bool,
     /// Clock tolerance for tokens' `exp`/`nbf`, in seconds. Default 0.
     pub token_leeway_s: u64,
+    /// Verified JWT access tokens remembered (by SHA-256, never past `exp`), so a reused
+    /// token costs no second signature check; 0 turns the cache off. Default 10000.
+    pub token_cache_entries: usize,
+    /// The longest a verification is reused, in seconds. Default 300.
+    pub token_cache_ttl_s: u64,
     /// RFC 9728 `resource_name`. Default none.
     pub resource_name: Option<String>,
     /// RFC 9728 `scopes_supported`. Empty: every scope `[guard.scopes]` mentions.
@@ -111,6 +116,8 @@ impl Default for GuardConfig {
             plain_error_bodies: false,
             require_at_jwt: false,
             token_leeway_s: 0,
+            token_cache_entries: 10_000,
+            token_cache_ttl_s: 300,
             resource_name: None,
             scopes_supported: Vec::new(),
             metadata: serde_json::Map::new(),
