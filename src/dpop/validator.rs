@@ -10,7 +10,7 @@ use std::sync::Arc;
 use aws_lc_rs::digest;
 use serde_json::Value;
 
-use crate::jose::{Algorithm, AlgorithmSet, Object, PublicJwk, Thumbprint, UnverifiedJws, typ_is};
+use crate::jose::{Algorithm, AlgorithmSet, JwkCache, Object, Thumbprint, UnverifiedJws, typ_is};
 
 use super::error::ProofError;
 use super::htu::NormalizedUri;
@@ -55,6 +55,7 @@ pub struct ProofValidator {
     max_jti_len: usize,
     replay: Arc<dyn ReplayStore>,
     nonces: Option<Arc<dyn NonceSource>>,
+    keys: Arc<JwkCache>,
 }
 
 /// What the request says, against which the proof is checked.
@@ -131,6 +132,7 @@ impl ProofValidator {
                 max_jti_len: Self::DEFAULT_MAX_JTI_LEN,
                 replay: Arc::new(InMemoryReplayStore::new()),
                 nonces: None,
+                keys: Arc::new(JwkCache::default()),
             },
         }
     }
@@ -193,7 +195,7 @@ impl ProofValidator {
         // Step 7 (and §4.2): a public key in `jwk`, never private material.
         let jwk = match header.get("jwk") {
             None => return Err(ProofError::JwkMissing),
-            Some(Value::Object(jwk)) => PublicJwk::from_object(jwk)?,
+            Some(Value::Object(jwk)) => self.keys.get_or_parse(jwk)?,
             Some(_) => return Err(ProofError::WrongType { name: "jwk" }),
         };
 
