@@ -20,9 +20,12 @@ use super::jwk::PublicJwk;
 
 const SHARDS: usize = 8;
 
+/// One shard: key material → parsed key.
+type Shard = Mutex<HashMap<String, Arc<PublicJwk>>>;
+
 /// A bounded cache of parsed public keys.
 pub struct JwkCache {
-    shards: Box<[Mutex<HashMap<String, Arc<PublicJwk>>>]>,
+    shards: Box<[Shard]>,
     per_shard: usize,
 }
 
@@ -74,9 +77,7 @@ impl JwkCache {
     }
 }
 
-fn lock(
-    shard: &Mutex<HashMap<String, Arc<PublicJwk>>>,
-) -> std::sync::MutexGuard<'_, HashMap<String, Arc<PublicJwk>>> {
+fn lock(shard: &Shard) -> std::sync::MutexGuard<'_, HashMap<String, Arc<PublicJwk>>> {
     // A panic under the lock leaves at worst a missing entry.
     shard.lock().unwrap_or_else(PoisonError::into_inner)
 }
