@@ -68,8 +68,19 @@ pub async fn run_guard(config: Config) -> Result<(), SidecarError> {
 
 /// [`run_guard`], with the guard switchable off for benchmarks.
 pub async fn run_sidecar(config: Config, switch: GuardSwitch) -> Result<(), SidecarError> {
+    // Buckets make the latency a Prometheus histogram, which (unlike a summary) can be
+    // aggregated across replicas: from 0.5 ms (a warm DPoP check) to 30 s (a long call).
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
-        .install_recorder()
+        .set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Full(
+                "mcp_warden_request_duration_seconds".into(),
+            ),
+            &[
+                0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                10.0, 30.0,
+            ],
+        )
+        .and_then(|builder| builder.install_recorder())
         .map_err(|error| tracing::warn!(%error, "metrics recorder not installed"))
         .ok();
     let built = guard_layer(&config).await?;
