@@ -8,40 +8,8 @@ mod support;
 use std::net::SocketAddr;
 
 use mcp_warden::guard::{Guard, ScopePolicy};
-use rmcp::handler::server::router::tool::ToolRouter;
-use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{ServerCapabilities, ServerConfig};
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
-use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
-use rmcp::{ServerHandler, schemars, tool, tool_handler, tool_router};
 use serde_json::{Value, json};
 use support::{AuthorizationServer, Client, now};
-
-#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
-struct SumRequest {
-    a: i32,
-    b: i32,
-}
-
-#[derive(Debug, Clone)]
-struct SumServer {
-    tool_router: ToolRouter<Self>,
-}
-
-#[tool_router]
-impl SumServer {
-    #[tool(description = "Sum two numbers")]
-    fn sum(&self, Parameters(SumRequest { a, b }): Parameters<SumRequest>) -> String {
-        (a + b).to_string()
-    }
-}
-
-#[tool_handler(router = self.tool_router)]
-impl ServerHandler for SumServer {
-    fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-    }
-}
 
 struct Harness {
     url: String,
@@ -55,18 +23,7 @@ async fn start(scopes: ScopePolicy) -> Harness {
     let address: SocketAddr = listener.local_addr().unwrap();
     let url = format!("http://{address}/mcp");
     let issuer = AuthorizationServer::new();
-    let mut config = StreamableHttpServerConfig::default();
-    config.legacy_session_mode = false;
-    config.json_response = true;
-    let mcp: StreamableHttpService<SumServer, LocalSessionManager> = StreamableHttpService::new(
-        || {
-            Ok(SumServer {
-                tool_router: SumServer::tool_router(),
-            })
-        },
-        Default::default(),
-        config,
-    );
+    let mcp = support::mcp::sum_service();
     let guard = Guard::builder()
         .resource(url.clone())
         .authorization_server("https://as.example.com")

@@ -18,41 +18,9 @@ use axum::Router;
 use axum::response::sse::{Event, Sse};
 use axum::routing::{get, post};
 use futures_util::StreamExt;
-use rmcp::handler::server::router::tool::ToolRouter;
-use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{ServerCapabilities, ServerConfig};
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
-use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
-use rmcp::{ServerHandler, schemars, tool, tool_handler, tool_router};
 use serde_json::{Value, json};
 use support::{AuthorizationServer, Client, now};
 use tokio::sync::{Mutex, Notify};
-
-#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
-struct SumRequest {
-    a: i32,
-    b: i32,
-}
-
-#[derive(Debug, Clone)]
-struct SumServer {
-    tool_router: ToolRouter<Self>,
-}
-
-#[tool_router]
-impl SumServer {
-    #[tool(description = "Sum two numbers")]
-    fn sum(&self, Parameters(SumRequest { a, b }): Parameters<SumRequest>) -> String {
-        (a + b).to_string()
-    }
-}
-
-#[tool_handler(router = self.tool_router)]
-impl ServerHandler for SumServer {
-    fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-    }
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -67,20 +35,7 @@ fn free_port() -> u16 {
 struct Gate(Arc<Notify>);
 
 async fn upstream(gate: Gate) -> SocketAddr {
-    let mut config = StreamableHttpServerConfig::default();
-    config.legacy_session_mode = false;
-    config.json_response = true;
-    // The sidecar forwards the public Host; rmcp's DNS-rebinding check must accept it.
-    config.allowed_hosts = vec!["127.0.0.1".into(), "localhost".into()];
-    let mcp: StreamableHttpService<SumServer, LocalSessionManager> = StreamableHttpService::new(
-        || {
-            Ok(SumServer {
-                tool_router: SumServer::tool_router(),
-            })
-        },
-        Default::default(),
-        config,
-    );
+    let mcp = support::mcp::sum_service();
     let app = Router::new()
         .nest_service("/mcp", mcp)
         .route(

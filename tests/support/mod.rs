@@ -3,6 +3,8 @@
 
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)] // Each test binary uses a different subset; `pub` for them.
 
+pub mod mcp;
+
 use http::{HeaderMap, HeaderValue};
 use mcp_warden::dpop::ProofSigner;
 use mcp_warden::jose::{Algorithm, JwkSet, SigningKey};
