@@ -5,22 +5,34 @@
 #
 #   a. the upstream directly (examples/upstream.rs, a fast MCP stand-in);
 #   b. `mcp-warden guard --dangerous-no-guard`: the proxy alone, nothing checked;
-#   c. the guard, in-memory replay store (the default);
+#   n1. nginx `proxy_pass` (benches/nginx.conf.template), 1 worker process;
+#   n2. the same with 2 worker processes (the sidecar's runtime has 2 worker threads on 2
+#       cores); n1 and n2 are skipped when nginx is not installed;
+#   c. the guard, in-memory replay store (the default), token cache on (the default): the
+#      generator reuses one access token, so this is the warm path;
+#   e. the same with the token cache off (`token_cache_entries = 0`): the cold path, the
+#      token's signature verified on every request;
 #   d. the guard, Redis replay store (a redis-server of its own on a free port; skipped
 #      when redis-server is not installed).
 #
-# a. and b. check nothing, so they cycle through a small pool of proofs (--reuse-proofs) to
-# receive the same bytes as c. and d.; the guarded runs never send a proof twice (a replay
-# is refused early, which is cheaper than a valid request and would flatter them).
+# a., b., n1. and n2. check nothing, so they cycle through a small pool of proofs
+# (--reuse-proofs) to receive the same bytes as the guarded rows; the guarded runs never
+# send a proof twice (a replay is refused early, which is cheaper than a valid request and
+# would flatter them).
+#
+# For the nginx rows, the "sidecar" CPU column is the sum over nginx's worker processes
+# (the master only supervises); the JSON line keeps each worker's figure.
 #
 # Prints one markdown table and keeps it, with the JSON lines, under target/load/.
 #
 #   benches/load.sh
 #   LOAD_DURATION_S=8 LOAD_CONNECTIONS=32 benches/load.sh
+#   LOAD_ROWS="b n2" benches/load.sh          # only some rows, in the order given
 #
-# Environment: LOAD_CONNECTIONS (16), LOAD_DURATION_S (10), LOAD_WARMUP_S (2),
-# LOAD_PROOFS (pre-signed proofs per run, 200000), LOAD_THREADS (loadgen worker threads, 1),
-# UPSTREAM_THREADS (1), CARGO_TARGET_DIR.
+# Environment: LOAD_ROWS (which rows, "a b n1 n2 c e d"), LOAD_CONNECTIONS (16),
+# LOAD_DURATION_S (10), LOAD_WARMUP_S (2), LOAD_PROOFS (pre-signed proofs per run, 200000),
+# LOAD_THREADS (loadgen worker threads, 1), UPSTREAM_THREADS (1), NGINX (the nginx binary,
+# default `nginx` on the PATH, else /usr/sbin/nginx), CARGO_TARGET_DIR.
 #
 # Every process shares the machine's cores: the generator, the sidecar, the upstream and
 # Redis compete for them, so compare the rows with each other rather than with figures
@@ -36,6 +48,8 @@ proofs=${LOAD_PROOFS:-200000}
 loadgen_threads=${LOAD_THREADS:-1}
 upstream_threads=${UPSTREAM_THREADS:-1}
 target_dir=${CARGO_TARGET_DIR:-target}
+rows_wanted=" ${LOAD_ROWS:-a b n1 n2 c e d} "
+nginx=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
 
 cargo build --release --bin mcp-warden --example loadgen --example upstream
 warden=$target_dir/release/mcp-warden
@@ -94,10 +108,11 @@ pids+=("$upstream_pid")
 sidecar_pid=""
 sidecar_port=""
 admin_port=""
-# start_sidecar NAME EXTRA_TOML [mcp-warden guard options...]
+# start_sidecar NAME GUARD_TOML EXTRA_TOML [mcp-warden guard options...]
+# GUARD_TOML: more keys of [guard]; EXTRA_TOML: more tables after it.
 start_sidecar() {
-    local name=$1 extra=$2
-    shift 2
+    local name=$1 guard=$2 extra=$3
+    shift 3
     sidecar_port=$(free_port)
     admin_port=$(free_port)
     cat >"$work/$name.toml" <<EOF
@@ -110,6 +125,7 @@ url = "http://127.0.0.1:$upstream_port"
 [guard]
 resource = "http://127.0.0.1:$sidecar_port/mcp"
 authorization_servers = ["https://as.example.com"]
+$guard
 [[guard.issuers]]
 issuer = "https://as.example.com"
 jwks_file = "$work/jwks.json"
@@ -142,29 +158,79 @@ run() {
     while IFS= read -r row; do rows+=("$row"); done < <(grep '^|' "$work/out" || true)
 }
 
-run "a. upstream directly" "http://127.0.0.1:$upstream_port/mcp" \
-    "http://127.0.0.1:$upstream_port/" --cpu-of "redis=" --proofs 20000 --reuse-proofs
+# One table row from several processes: loadgen prints the first's CPU in the sidecar
+# column and the others' in extra columns after redis (before loadgen's own); fold those
+# into the sidecar column. Each figure is rounded to 0.1, so the sum is within 0.1 × N.
+fold_cpu_columns() {
+    local last=$((${#rows[@]} - 1))
+    [[ $last -ge 0 ]] || return 0
+    rows[last]=$(awk -F'|' '{
+        # $9 sidecar, $10 upstream, $11 redis, $12..$(NF-2) the extra processes,
+        # $(NF-1) loadgen.
+        sum = $9 + 0
+        for (i = 12; i <= NF - 2; i++) sum += $i
+        out = "|"
+        for (i = 2; i <= 8; i++) out = out $i "|"
+        print out sprintf(" %.1f |", sum) $10 "|" $11 "|" $(NF - 1) "|"
+    }' <<<"${rows[last]}")
+}
 
-start_sidecar proxy "" --dangerous-no-guard
-run "b. proxy only (--dangerous-no-guard)" "http://127.0.0.1:$sidecar_port/mcp" \
-    "http://127.0.0.1:$admin_port/readyz" --pid "$sidecar_pid" --cpu-of "redis=" \
-    --proofs 20000 --reuse-proofs
-stop "$sidecar_pid"
+# run_nginx WORKERS: nginx proxy_pass with WORKERS worker processes in front of the same
+# upstream, receiving the same requests as row b.
+run_nginx() {
+    local workers=$1 prefix=$work/nginx-$1 port user_line=""
+    port=$(free_port)
+    mkdir -p "$prefix"
+    # As root, nginx would switch its workers to `nobody`: keep them as the current user.
+    if [[ $(id -u) == 0 ]]; then
+        user_line="user $(id -un) $(id -gn);"
+    fi
+    sed -e "s|@USER_LINE@|$user_line|" -e "s|@WORKERS@|$workers|" -e "s|@PREFIX@|$prefix|g" \
+        -e "s|@PORT@|$port|" -e "s|@UPSTREAM_PORT@|$upstream_port|" \
+        benches/nginx.conf.template >"$work/nginx-$workers.conf"
+    "$nginx" -p "$prefix" -c "$work/nginx-$workers.conf" >"$work/nginx-$workers.log" 2>&1 &
+    local master=$!
+    pids+=("$master")
+    # The workers are the master's children (`daemon off`): wait until all are there.
+    local children=() tries=0
+    while ((tries++ < 100)); do
+        mapfile -t children < <(pgrep -P "$master" || true)
+        ((${#children[@]} >= workers)) && break
+        sleep 0.05
+    done
+    if ((${#children[@]} < workers)); then
+        echo "!! nginx ($workers workers) did not start; its logs follow" >&2
+        cat "$work/nginx-$workers.log" "$prefix/error.log" >&2 || true
+        failed=1
+        stop "$master"
+        return 0
+    fi
+    local cpu=(--pid "${children[0]}" --cpu-of "redis=") index
+    for ((index = 1; index < ${#children[@]}; index++)); do
+        cpu+=(--cpu-of "nginx-worker-$((index + 1))=${children[index]}")
+    done
+    local noun=workers
+    [[ $workers == 1 ]] && noun=worker
+    run "n$workers. nginx proxy_pass, $workers $noun" "http://127.0.0.1:$port/mcp" \
+        "http://127.0.0.1:$port/nginx-ready" "${cpu[@]}" --proofs 20000 --reuse-proofs
+    fold_cpu_columns
+    stop "$master"
+}
 
-start_sidecar memory ""
-run "c. guard, memory replay store" "http://127.0.0.1:$sidecar_port/mcp" \
-    "http://127.0.0.1:$admin_port/readyz" --pid "$sidecar_pid" --cpu-of "redis=" \
-    --proofs "$proofs"
-stop "$sidecar_pid"
-
-if command -v redis-server >/dev/null; then
+# Row d: a redis-server of its own on a free port.
+run_redis() {
+    if ! command -v redis-server >/dev/null; then
+        echo "redis-server not found: run d. (Redis replay store) skipped" >&2
+        return 0
+    fi
+    local redis_port redis_pid
     redis_port=$(free_port)
     redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
         >"$work/redis.log" 2>&1 &
     redis_pid=$!
     pids+=("$redis_pid")
     echo "redis://127.0.0.1:$redis_port" >"$work/redis-url"
-    start_sidecar redis "[guard.replay]
+    start_sidecar redis "" "[guard.replay]
 store = \"redis\"
 redis_url_file = \"$work/redis-url\""
     # /readyz waits for Redis to answer.
@@ -173,13 +239,55 @@ redis_url_file = \"$work/redis-url\""
         --proofs "$proofs"
     stop "$sidecar_pid"
     stop "$redis_pid"
-else
-    echo "redis-server not found: run d. (Redis replay store) skipped" >&2
-fi
+}
+
+for row in $rows_wanted; do
+    case $row in
+    a)
+        run "a. upstream directly" "http://127.0.0.1:$upstream_port/mcp" \
+            "http://127.0.0.1:$upstream_port/" --cpu-of "redis=" --proofs 20000 --reuse-proofs
+        ;;
+    b)
+        start_sidecar proxy "" "" --dangerous-no-guard
+        run "b. proxy only (--dangerous-no-guard)" "http://127.0.0.1:$sidecar_port/mcp" \
+            "http://127.0.0.1:$admin_port/readyz" --pid "$sidecar_pid" --cpu-of "redis=" \
+            --proofs 20000 --reuse-proofs
+        stop "$sidecar_pid"
+        ;;
+    n1 | n2)
+        if command -v "$nginx" >/dev/null; then
+            run_nginx "${row#n}"
+        else
+            echo "nginx not found: run $row (nginx proxy_pass) skipped" >&2
+        fi
+        ;;
+    c)
+        start_sidecar memory "" ""
+        run "c. guard, memory replay store" "http://127.0.0.1:$sidecar_port/mcp" \
+            "http://127.0.0.1:$admin_port/readyz" --pid "$sidecar_pid" --cpu-of "redis=" \
+            --proofs "$proofs"
+        stop "$sidecar_pid"
+        ;;
+    e)
+        start_sidecar cold "token_cache_entries = 0" ""
+        run "e. guard, memory replay store, token cache off" \
+            "http://127.0.0.1:$sidecar_port/mcp" "http://127.0.0.1:$admin_port/readyz" \
+            --pid "$sidecar_pid" --cpu-of "redis=" --proofs "$proofs"
+        stop "$sidecar_pid"
+        ;;
+    d)
+        run_redis
+        ;;
+    *)
+        echo "LOAD_ROWS: unknown row $row (known: a b n1 n2 c e d)" >&2
+        exit 2
+        ;;
+    esac
+done
 
 {
     echo "$(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')); $connections connections, ${duration} s after ${warmup} s warm-up, closed loop, DPoP token + fresh proof on every request."
-    echo "Generator, sidecar, upstream and Redis share these CPUs: compare rows, not machines."
+    echo "Generator, proxy, upstream and Redis share these CPUs: compare rows, not machines. nginx rows: the sidecar CPU column is nginx's workers."
     echo
     echo "| target | req/s | p50 ms | p90 ms | p99 ms | max ms | errors | sidecar CPU-ms/1k req | upstream CPU-ms/1k | redis CPU-ms/1k | loadgen CPU-ms/1k |"
     echo "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|"

@@ -1,0 +1,276 @@
+//! Instruction counts of the request check, for `valgrind --tool=callgrind`
+//! (`docs/performance.md`): a count does not depend on noisy neighbours, so a regression
+//! shows even on a shared machine.
+//!
+//! Validates N distinct, pre-signed requests through [`ResourceVerifier::verify`], set up
+//! exactly as `benches/validation.rs` sets them up, on the path the first argument names:
+//!
+//! - `warm`: the guard's default token cache already holds the token (`request_warm_token`);
+//! - `cold`: no token cache, the token is verified on every request (`request_token_and_proof`);
+//! - `proof`: [`ProofValidator::validate`] alone (`proof_only`);
+//! - `es256`: one bare aws-lc-rs ES256 verify per request (`bare_verify_x1`), the reference;
+//! - `none`: the measured loop with nothing in it (the harness's own cost, about zero).
+//!
+//! Key generation, token and proof signing, the verifier's construction and a warm-up of 64
+//! requests (lazy initialisation, first allocations) all run before the measured loop,
+//! which is the function `callgrind_measured`. Counting only inside it:
+//!
+//! ```sh
+//! cargo build --release --example callgrind
+//! valgrind --tool=callgrind --toggle-collect='*callgrind_measured*' \
+//!     --callgrind-out-file=target/callgrind.warm.out target/release/examples/callgrind warm 2000
+//! callgrind_annotate target/callgrind.warm.out | head      # "PROGRAM TOTALS" ÷ 2000
+//! ```
+//!
+//! Each proof is distinct (a reused one is refused as a replay, which is cheaper), and the
+//! replay store grows to N + 64 entries, as it does in the criterion bench (4,096 a pool).
+//! Run natively, the harness also prints the wall time per request, a sanity check against
+//! criterion's figures.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // A benchmark tool: a panic is the failure report.
+
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::pin;
+use std::process::ExitCode;
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED, ParsedPublicKey};
+use http::{HeaderMap, HeaderValue};
+use mcp_warden::dpop::{NormalizedUri, ProofContext, ProofSigner, ProofValidator};
+use mcp_warden::guard::{RequestParts, ResourceVerifier};
+use mcp_warden::jose::{Algorithm, AlgorithmSet, JwkSet, SigningKey, base64url_decode};
+use mcp_warden::token::{
+    AccessTokenVerifier, CachingVerifier, JwtVerifier, TokenVerifier, TrustedIssuer,
+};
+use serde_json::json;
+
+const NOW: u64 = 1_764_288_000;
+const RESOURCE: &str = "https://mcp.example.com/mcp";
+/// Requests validated before the measured loop (not counted).
+const WARMUP: usize = 64;
+const USAGE: &str = "usage: callgrind <warm|cold|proof|es256|none> [requests, default 2000]";
+
+/// The futures complete without waiting (in-memory keys and replay store): one poll with a
+/// no-op waker runs them, with no runtime in the counts.
+fn ready<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    match future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        Poll::Ready(output) => output,
+        Poll::Pending => panic!("the measured future must not wait"),
+    }
+}
+
+/// The only function callgrind counts (`--toggle-collect='*callgrind_measured*'`): runs
+/// request `index` for every index in `range`.
+#[inline(never)]
+fn callgrind_measured(range: std::ops::Range<usize>, work: &mut dyn FnMut(usize)) {
+    for index in range {
+        work(black_box(index));
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Warm,
+    Cold,
+    Proof,
+    Es256,
+    None,
+}
+
+impl Mode {
+    fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "warm" => Mode::Warm,
+            "cold" => Mode::Cold,
+            "proof" => Mode::Proof,
+            "es256" => Mode::Es256,
+            "none" => Mode::None,
+            _ => return None,
+        })
+    }
+}
+
+struct Setup {
+    token: String,
+    proofs: Vec<String>,
+    issuer_key: SigningKey,
+    verifier_keys: JwkSet,
+    signer: ProofSigner,
+}
+
+/// The same keys, token and proofs as `benches/validation.rs`.
+fn setup(count: usize) -> Setup {
+    let issuer_key = SigningKey::generate(Algorithm::ES256)
+        .unwrap()
+        .with_kid("as-1")
+        .unwrap();
+    let signer = ProofSigner::generate(Algorithm::ES256).unwrap();
+    let token = issuer_key
+        .sign_compact(
+            json!({"typ": "at+jwt", "kid": "as-1"}).as_object().unwrap(),
+            json!({
+                "iss": "https://as.example.com", "aud": RESOURCE, "sub": "agent",
+                "client_id": "agent", "scope": "tools:call", "iat": NOW, "exp": NOW + 600,
+                "jti": "token-1", "cnf": {"jkt": signer.thumbprint().as_str()}
+            })
+            .as_object()
+            .unwrap(),
+        )
+        .unwrap();
+    let proofs = (0..count)
+        .map(|_| {
+            signer
+                .proof("POST", RESOURCE, Some(&token), None, NOW)
+                .unwrap()
+        })
+        .collect();
+    let verifier_keys = JwkSet::from_json(
+        json!({"keys": [issuer_key.public_jwk().to_json()]})
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap();
+    Setup {
+        token,
+        proofs,
+        issuer_key,
+        verifier_keys,
+        signer,
+    }
+}
+
+fn jwt_verifier(setup: &Setup) -> JwtVerifier {
+    JwtVerifier::builder(RESOURCE)
+        .issuer(
+            TrustedIssuer::new("https://as.example.com", setup.verifier_keys.clone())
+                .algorithms(AlgorithmSet::EMPTY.with(Algorithm::ES256)),
+        )
+        .build()
+}
+
+fn resource_verifier(setup: &Setup, mode: Mode) -> ResourceVerifier {
+    let tokens = if mode == Mode::Warm {
+        let cached = CachingVerifier::new(jwt_verifier(setup));
+        ready(cached.verify(&setup.token, NOW)).unwrap();
+        AccessTokenVerifier::new().jwt(cached)
+    } else {
+        AccessTokenVerifier::new().jwt(jwt_verifier(setup))
+    };
+    ResourceVerifier::builder()
+        .proofs(ProofValidator::builder().build())
+        .tokens(tokens)
+        .build()
+}
+
+/// The proof key as aws-lc-rs parses it, for the bare verify.
+fn raw_key(key: &SigningKey) -> ParsedPublicKey {
+    let members = key.public_jwk().public_members();
+    let coordinate = |name: &str| base64url_decode(members[name].as_str().unwrap()).unwrap();
+    let mut point = vec![0x04];
+    point.extend(coordinate("x"));
+    point.extend(coordinate("y"));
+    ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point).unwrap()
+}
+
+/// Splits a compact JWS into (signing input, signature bytes).
+fn signed_parts(compact: &str) -> (Vec<u8>, Vec<u8>) {
+    let dot = compact.rfind('.').unwrap();
+    (
+        compact.as_bytes()[..dot].to_vec(),
+        base64url_decode(&compact[dot + 1..]).unwrap(),
+    )
+}
+
+/// Runs the warm-up, then the measured loop over requests `WARMUP..WARMUP + n`.
+fn measure(n: usize, mut work: impl FnMut(usize)) -> f64 {
+    for index in 0..WARMUP {
+        work(index);
+    }
+    let started = Instant::now();
+    callgrind_measured(WARMUP..WARMUP + n, &mut work);
+    started.elapsed().as_secs_f64()
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(mode) = args.first().and_then(|text| Mode::parse(text)) else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    let n = match args.get(1).map(|text| text.parse::<usize>()) {
+        None => 2000,
+        Some(Ok(n)) if n > 0 => n,
+        Some(_) => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+
+    let setup = setup(WARMUP + n);
+    let seconds = match mode {
+        Mode::Warm | Mode::Cold => {
+            let verifier = resource_verifier(&setup, mode);
+            let authorization = HeaderValue::from_str(&format!("DPoP {}", setup.token)).unwrap();
+            let requests: Vec<HeaderMap> = setup
+                .proofs
+                .iter()
+                .map(|proof| {
+                    let mut headers = HeaderMap::new();
+                    headers.insert(http::header::AUTHORIZATION, authorization.clone());
+                    headers.insert("dpop", HeaderValue::from_str(proof).unwrap());
+                    headers
+                })
+                .collect();
+            measure(n, |index| {
+                let parts = RequestParts {
+                    method: "POST",
+                    uri: RESOURCE,
+                    headers: &requests[index],
+                };
+                ready(verifier.verify(black_box(&parts), NOW)).unwrap();
+            })
+        }
+        Mode::Proof => {
+            let validator = ProofValidator::builder().build();
+            let uri = NormalizedUri::parse(RESOURCE).unwrap();
+            let jkt = setup.signer.thumbprint().as_str().to_owned();
+            measure(n, |index| {
+                let context = ProofContext {
+                    method: "POST",
+                    uri: &uri,
+                    access_token: Some(&setup.token),
+                    bound_jkt: Some(&jkt),
+                };
+                let proof = &setup.proofs[index];
+                ready(validator.validate(black_box(proof), &context, NOW)).unwrap();
+            })
+        }
+        Mode::Es256 => {
+            let key = raw_key(setup.signer.key());
+            let parts: Vec<(Vec<u8>, Vec<u8>)> =
+                setup.proofs.iter().map(|p| signed_parts(p)).collect();
+            measure(n, |index| {
+                let (input, signature) = &parts[index];
+                key.verify_sig(black_box(input), black_box(signature))
+                    .unwrap();
+            })
+        }
+        Mode::None => measure(n, |index| {
+            black_box(index);
+        }),
+    };
+    // Keep the issuer key alive and used, as in the bench (its public half is the JWKS).
+    black_box(&setup.issuer_key);
+    println!(
+        "{mode:?}: {n} requests measured after {WARMUP} warm-up, {:.2} µs each (wall clock; \
+         meaningless under valgrind)",
+        seconds * 1e6 / n as f64
+    );
+    ExitCode::SUCCESS
+}
