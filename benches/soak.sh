@@ -14,9 +14,13 @@
 # SOAK_RUN_S seconds. The next run is started SOAK_OVERLAP_S seconds before the current
 # one's last SOAK_RUN_S seconds are up: it signs its proofs (several seconds, on every core)
 # while the current one still sends its last requests, a dip rather than a gap, and both
-# send at once for about SOAK_OVERLAP_S seconds. The guard's `max_age_s` is SOAK_MAX_AGE_S, just long enough for
-# a run's proofs to stay valid: the replay store keeps each proof until its iat + max_age_s,
-# so a longer window would only fill the store (1,000,000 entries by default) faster.
+# send at once for about SOAK_OVERLAP_S seconds. The guard's `max_age_s` is SOAK_MAX_AGE_S,
+# just long enough for a run's proofs to stay valid: the replay store keeps each proof until
+# its iat + max_age_s, so a longer window would only fill the store (1,000,000 entries by
+# default) faster.
+#
+# The warm-up covers the replay store growing to its final size: its hash tables double as
+# the live set grows and never shrink, which at about 10k req/s happens up to ~150 s in.
 #
 # By default nothing reads /metrics during the soak, as when no Prometheus scrapes the
 # admin listener; SOAK_SCRAPE_S=N reads it every N s (and logs the replay store's size).
@@ -26,30 +30,35 @@
 # the slope of a least-squares line through those samples. Keeps everything under
 # target/soak/.
 #
-# Environment: SOAK_DURATION_S (600), SOAK_WARMUP_S (120), SOAK_SAMPLE_S (10),
-# SOAK_RUN_S (40), SOAK_OVERLAP_S (2), SOAK_MAX_AGE_S (60), SOAK_PROOFS (proofs per run,
-# 900000), SOAK_CONNECTIONS (16), SOAK_SCRAPE_S (0: never), SOAK_GUARD_TOML (more [guard]
-# keys, e.g. "token_cache_entries = 0"), UPSTREAM_THREADS (1), CARGO_TARGET_DIR.
+# Environment: SOAK_DURATION_S (600), SOAK_WARMUP_S (180), SOAK_SAMPLE_S (10),
+# SOAK_RUN_S (40), SOAK_OVERLAP_S (2), SOAK_MAX_AGE_S (75), SOAK_PROOFS (proofs per run,
+# 500000: about 12 s of signing on 2 busy cores; a run that uses them up fails),
+# SOAK_CONNECTIONS (16), SOAK_SCRAPE_S (0: never), SOAK_GUARD_TOML (more [guard] keys, e.g.
+# "token_cache_entries = 0"), SOAK_GUARD (on; `off` runs the proxy alone,
+# --dangerous-no-guard, with a small reused proof pool), UPSTREAM_THREADS (1),
+# CARGO_TARGET_DIR.
 
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 duration=${SOAK_DURATION_S:-600}
-warmup=${SOAK_WARMUP_S:-120}
+warmup=${SOAK_WARMUP_S:-180}
 sample_every=${SOAK_SAMPLE_S:-10}
 run_s=${SOAK_RUN_S:-40}
 overlap=${SOAK_OVERLAP_S:-2}
-max_age=${SOAK_MAX_AGE_S:-60}
-proofs=${SOAK_PROOFS:-900000}
+max_age=${SOAK_MAX_AGE_S:-75}
+proofs=${SOAK_PROOFS:-500000}
+guard=${SOAK_GUARD:-on}
 connections=${SOAK_CONNECTIONS:-16}
 scrape_every=${SOAK_SCRAPE_S:-0}
 guard_toml=${SOAK_GUARD_TOML:-}
 upstream_threads=${UPSTREAM_THREADS:-1}
 target_dir=${CARGO_TARGET_DIR:-target}
 
-if ((max_age < run_s + 15)); then
+# A run's last proof is sent about signing time + SOAK_RUN_S after its iat.
+if ((max_age < run_s + 30)); then
     echo "SOAK_MAX_AGE_S ($max_age) must exceed SOAK_RUN_S ($run_s) by the signing time" \
-        "(15 s or more), or the last proofs of a run are refused as too old" >&2
+        "under load (30 s or more), or the last proofs of a run are refused as too old" >&2
     exit 2
 fi
 
@@ -67,6 +76,10 @@ jsonl=$results/soak-$stamp.jsonl
 
 pids=()
 cleanup() {
+    # The generators first: they are the chain's children, not this shell's.
+    if [[ -f $work/loadgen.pids ]]; then
+        while read -r pid; do kill "$pid" 2>/dev/null || true; done <"$work/loadgen.pids"
+    fi
     for pid in "${pids[@]}"; do
         kill "$pid" 2>/dev/null || true
     done
@@ -117,7 +130,13 @@ $guard_toml
 issuer = "https://as.example.com"
 jwks_file = "$work/jwks.json"
 EOF
-"$warden" guard --config "$work/soak.toml" >"$work/sidecar.log" 2>&1 &
+guard_flags=()
+proof_flags=(--proofs "$proofs")
+if [[ $guard == off ]]; then
+    guard_flags=(--dangerous-no-guard)
+    proof_flags=(--proofs 20000 --reuse-proofs)
+fi
+"$warden" guard --config "$work/soak.toml" "${guard_flags[@]}" >"$work/sidecar.log" 2>&1 &
 sidecar=$!
 pids+=("$sidecar")
 
@@ -132,19 +151,22 @@ cpu_s() {
 }
 metric() {
     # A gauge's value from /metrics, or "-" (also drains the recorder's histogram samples).
-    curl -fsS "http://127.0.0.1:$admin_port/metrics" 2>/dev/null |
+    { curl -fsS "http://127.0.0.1:$admin_port/metrics" 2>/dev/null || true; } |
         awk -v m="$1" '$1 == m { print $2; found = 1 } END { if (!found) print "-" }'
 }
 
-echo "== guard on 127.0.0.1:$port (pid $sidecar), max_age_s = $max_age, ${duration} s, $connections connections" >&2
+echo "== sidecar (guard $guard) on 127.0.0.1:$port (pid $sidecar), max_age_s = $max_age, ${duration} s, $connections connections" >&2
 
 # One chained loadgen run; its JSON line is appended to $jsonl.
 load_run() {
     local index=$1 seconds=$2
     "$loadgen" --url "http://127.0.0.1:$port/mcp" --wait-ready "http://127.0.0.1:$admin_port/readyz" \
         --issuer-key "$work/issuer.p8" --connections "$connections" --warmup-s 0 \
-        --duration-s "$seconds" --proofs "$proofs" --pid "$sidecar" \
-        --label "run $index" >"$work/run-$index.out" 2>"$work/run-$index.err" || {
+        --duration-s "$seconds" "${proof_flags[@]}" --pid "$sidecar" \
+        --label "run $index" >"$work/run-$index.out" 2>"$work/run-$index.err" &
+    local generator=$!
+    echo "$generator" >>"$work/loadgen.pids"
+    wait "$generator" || {
         echo "!! run $index failed:" >&2
         cat "$work/run-$index.err" >&2
         tail -n 20 "$work/sidecar.log" >&2
