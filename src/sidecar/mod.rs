@@ -10,5 +10,6 @@ pub mod proxy;
 pub mod run;
 pub mod server;
 pub mod tls;
+pub mod upstream;
 
 pub use run::{GuardSwitch, SidecarError, init_logging, run_guard, run_sidecar};

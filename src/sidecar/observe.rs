@@ -4,11 +4,14 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 use http::header::HeaderValue;
 use http::{HeaderName, Request, Response};
+
+use metrics::{Counter, Histogram};
 
 use crate::guard::Refusal;
 
@@ -18,14 +21,40 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 #[derive(Debug, Clone)]
 pub struct Observe<S> {
     inner: S,
+    handles: Arc<Handles>,
+}
+
+/// The metrics every answered request touches, registered once: looking a labelled metric
+/// up by name hashes its key on every request.
+#[derive(Debug)]
+struct Handles {
+    forwarded: Counter,
+    forwarded_seconds: Histogram,
+    upstream_error: Counter,
+    upstream_error_seconds: Histogram,
+    refused_seconds: Histogram,
 }
 
 impl<S> Observe<S> {
-    /// Accounting around `inner`.
+    /// Accounting around `inner`. Build it after the metrics recorder is installed: the
+    /// metrics are registered here, and with no recorder they go nowhere.
     pub fn new(inner: S) -> Self {
-        Observe { inner }
+        let handles = Handles {
+            forwarded: metrics::counter!(REQUESTS, "outcome" => "forwarded", "reason" => ""),
+            forwarded_seconds: metrics::histogram!(DURATION, "outcome" => "forwarded"),
+            upstream_error: metrics::counter!(REQUESTS, "outcome" => "upstream_error", "reason" => ""),
+            upstream_error_seconds: metrics::histogram!(DURATION, "outcome" => "upstream_error"),
+            refused_seconds: metrics::histogram!(DURATION, "outcome" => "refused"),
+        };
+        Observe {
+            inner,
+            handles: Arc::new(handles),
+        }
     }
 }
+
+const REQUESTS: &str = "mcp_warden_requests_total";
+const DURATION: &str = "mcp_warden_request_duration_seconds";
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
@@ -49,6 +78,7 @@ where
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
+        let handles = self.handles.clone();
         let id = request
             .headers()
             .get(&REQUEST_ID)
@@ -59,7 +89,8 @@ where
         // A cheap reference-counted copy; parsed only if the request is refused.
         let proof = request.headers().get("dpop").cloned();
         let method = request.method().clone();
-        let path = request.uri().path().to_owned();
+        // A reference-counted copy; the path is only read for log lines.
+        let uri = request.uri().clone();
         let started = Instant::now();
         Box::pin(async move {
             let mut response = inner.call(request).await?;
@@ -69,10 +100,9 @@ where
             match response.extensions().get::<Refusal>() {
                 Some(refusal) => {
                     let reason = refusal.reason();
-                    metrics::counter!("mcp_warden_requests_total", "outcome" => "refused", "reason" => reason)
+                    metrics::counter!(REQUESTS, "outcome" => "refused", "reason" => reason)
                         .increment(1);
-                    metrics::histogram!("mcp_warden_request_duration_seconds", "outcome" => "refused")
-                        .record(elapsed);
+                    handles.refused_seconds.record(elapsed);
                     let jkt = proof
                         .as_ref()
                         .and_then(|value| value.to_str().ok())
@@ -85,25 +115,21 @@ where
                         reason,
                         claimed_jkt = %jkt,
                         %method,
-                        path,
+                        path = uri.path(),
                         "refused"
                     );
                 }
                 None => {
-                    let outcome = if status >= 500 {
-                        "upstream_error"
-                    } else {
-                        "forwarded"
-                    };
-                    metrics::counter!("mcp_warden_requests_total", "outcome" => outcome, "reason" => "")
-                        .increment(1);
-                    metrics::histogram!("mcp_warden_request_duration_seconds", "outcome" => outcome)
-                        .record(elapsed);
                     if status >= 500 {
+                        handles.upstream_error.increment(1);
+                        handles.upstream_error_seconds.record(elapsed);
                         metrics::counter!("mcp_warden_upstream_errors_total", "status" => status.to_string())
                             .increment(1);
+                    } else {
+                        handles.forwarded.increment(1);
+                        handles.forwarded_seconds.record(elapsed);
                     }
-                    tracing::debug!(request_id, status, %method, path, elapsed_s = elapsed, "forwarded");
+                    tracing::debug!(request_id, status, %method, path = uri.path(), elapsed_s = elapsed, "forwarded");
                 }
             }
             response.headers_mut().insert(REQUEST_ID, id);
@@ -112,10 +138,102 @@ where
     }
 }
 
+/// A new request id: 32 lowercase hex digits (128 bits, the shape of a W3C trace id).
+///
+/// An id needs uniqueness, not secrecy, and a draw from the CSPRNG per request cost a
+/// tenth of a proxied request. Each thread draws a random 64-bit prefix and mixing key
+/// once; the second half is a per-thread counter through a bijective mixer, so ids never
+/// repeat within a thread and do not reveal how many requests came before.
 fn new_request_id() -> HeaderValue {
-    let mut bytes = [0u8; 12];
-    // A request id needs uniqueness, not secrecy; if the RNG fails the id is all zeros.
-    let _ = aws_lc_rs::rand::SecureRandom::fill(&aws_lc_rs::rand::SystemRandom::new(), &mut bytes);
-    let text: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static("0"))
+    thread_local! {
+        static IDS: std::cell::Cell<IdState> = std::cell::Cell::new(IdState::seeded());
+    }
+    let state = IDS.get();
+    IDS.set(IdState {
+        counter: state.counter.wrapping_add(1),
+        ..state
+    });
+    let mut text = [0u8; 32];
+    let halves = [state.prefix, mix64(state.counter ^ state.key)];
+    for (half, out) in halves.iter().zip(text.chunks_exact_mut(16)) {
+        for (byte, pair) in half.to_be_bytes().iter().zip(out.chunks_exact_mut(2)) {
+            pair[0] = HEX[usize::from(byte >> 4)];
+            pair[1] = HEX[usize::from(byte & 0x0f)];
+        }
+    }
+    HeaderValue::from_bytes(&text).unwrap_or(HeaderValue::from_static("0"))
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+#[derive(Debug, Clone, Copy)]
+struct IdState {
+    prefix: u64,
+    key: u64,
+    counter: u64,
+}
+
+impl IdState {
+    fn seeded() -> Self {
+        let mut seed = [0u8; 16];
+        if aws_lc_rs::rand::SecureRandom::fill(&aws_lc_rs::rand::SystemRandom::new(), &mut seed)
+            .is_err()
+        {
+            // std's per-thread hash keys come from the OS too; threads still differ.
+            use std::hash::BuildHasher;
+            let state = std::collections::hash_map::RandomState::new();
+            seed[..8].copy_from_slice(&state.hash_one(1u8).to_le_bytes());
+            seed[8..].copy_from_slice(&state.hash_one(2u8).to_le_bytes());
+        }
+        let [prefix, key] = [&seed[..8], &seed[8..]]
+            .map(|half| u64::from_le_bytes(half.try_into().unwrap_or_default()));
+        IdState {
+            prefix,
+            key,
+            counter: 0,
+        }
+    }
+}
+
+/// SplitMix64's finalizer: a bijection on `u64` that spreads every input bit.
+fn mix64(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_32_hex_digits_and_do_not_repeat() {
+        let ids: std::collections::HashSet<_> = (0..10_000)
+            .map(|_| {
+                let id = new_request_id();
+                let text = id.to_str().unwrap().to_owned();
+                assert_eq!(text.len(), 32);
+                assert!(text.bytes().all(|b| HEX.contains(&b)), "{text}");
+                text
+            })
+            .collect();
+        assert_eq!(ids.len(), 10_000);
+        let elsewhere = std::thread::spawn(|| new_request_id().to_str().unwrap().to_owned())
+            .join()
+            .unwrap();
+        assert!(!ids.contains(&elsewhere));
+        let prefixes: std::collections::HashSet<_> = ids.iter().map(|id| &id[..16]).collect();
+        assert_eq!(prefixes.len(), 1, "one prefix per thread");
+        assert_ne!(
+            &elsewhere[..16],
+            ids.iter().next().unwrap()[..16].to_owned()
+        );
+    }
+
+    #[test]
+    fn the_mixer_is_a_bijection_on_a_sample() {
+        let outputs: std::collections::HashSet<_> = (0..100_000u64).map(mix64).collect();
+        assert_eq!(outputs.len(), 100_000);
+        assert_ne!(mix64(1), 1);
+    }
 }

@@ -10,7 +10,9 @@
 //! event.
 
 use std::convert::Infallible;
+use std::fmt::Write as _;
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -20,8 +22,10 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode};
 use http_body::Body;
-use http_body_util::{Either, Full};
+use http_body_util::{BodyExt, Either, Full};
 use url::Url;
+
+use super::upstream::{ClientSettings, UpstreamBody, UpstreamClient};
 
 use crate::guard::{PeerAddr, Principal, TrustedProxy};
 use crate::jose::SigningKey;
@@ -123,10 +127,10 @@ pub struct UpstreamSettings {
 /// Why the upstream could not be used to build the client.
 #[derive(Debug, thiserror::Error)]
 #[error("upstream client: {0}")]
-pub struct UpstreamError(String);
+pub struct UpstreamError(#[from] super::upstream::UpstreamClientError);
 
 /// The response body: the upstream's stream, or the proxy's own error body.
-pub type ProxyBody = Either<reqwest::Body, Full<Bytes>>;
+pub type ProxyBody = Either<UpstreamBody, Full<Bytes>>;
 
 /// Forwards requests to the upstream. Cheap to clone.
 #[derive(Clone)]
@@ -135,7 +139,7 @@ pub struct Proxy {
 }
 
 struct ProxyInner {
-    client: reqwest::Client,
+    client: UpstreamClient,
     settings: UpstreamSettings,
 }
 
@@ -150,25 +154,15 @@ impl std::fmt::Debug for Proxy {
 impl Proxy {
     /// A proxy to `settings.url`.
     pub fn new(settings: UpstreamSettings) -> Result<Self, UpstreamError> {
-        let mut builder = reqwest::Client::builder()
-            // The proxy forwards what it is told; following a redirect would send the
-            // request (and the caller's identity) somewhere else.
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(settings.connect_timeout)
-            .read_timeout(settings.idle_timeout)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .no_proxy();
-        if settings.http2_prior_knowledge {
-            builder = builder.http2_prior_knowledge();
-        }
-        if let Some(pem) = &settings.extra_roots_pem {
-            for certificate in reqwest::Certificate::from_pem_bundle(pem)
-                .map_err(|e| UpstreamError(format!("ca_file: {e}")))?
-            {
-                builder = builder.add_root_certificate(certificate);
-            }
-        }
-        let client = builder.build().map_err(|e| UpstreamError(e.to_string()))?;
+        // Redirects are not followed: the proxy forwards what it is told, and following
+        // one would send the request (and the caller's identity) somewhere else.
+        let client = UpstreamClient::new(&ClientSettings {
+            url: &settings.url,
+            http2_prior_knowledge: settings.http2_prior_knowledge,
+            connect_timeout: settings.connect_timeout,
+            idle_timeout: settings.idle_timeout,
+            extra_roots_pem: settings.extra_roots_pem.as_deref(),
+        })?;
         Ok(Proxy {
             inner: Arc::new(ProxyInner { client, settings }),
         })
@@ -214,13 +208,21 @@ impl ProxyInner {
         {
             return error_response(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
         }
-        let url = target_url(&settings.url, &parts.uri);
+        let Some(target) = self.client.target(&parts.uri) else {
+            return error_response(StatusCode::BAD_REQUEST, "request target not forwardable");
+        };
         let mut headers = parts.headers;
         let original_host = headers.get(header::HOST).cloned();
         remove_hop_by_hop(&mut headers);
         headers.remove(header::HOST);
-        for name in settings.identity.names() {
-            headers.remove(name);
+        // Removing an absent name still hashes it: look first, in one pass.
+        if headers
+            .keys()
+            .any(|name| settings.identity.names().any(|identity| identity == name))
+        {
+            for name in settings.identity.names() {
+                headers.remove(name);
+            }
         }
         set_forwarded(
             &mut headers,
@@ -232,13 +234,12 @@ impl ProxyInner {
             set_identity(&mut headers, &settings.identity, principal);
         }
         let limited = http_body_util::Limited::new(body, settings.max_body_bytes as usize);
-        let sent = self
-            .client
-            .request(parts.method, url)
-            .headers(headers)
-            .body(reqwest::Body::wrap(limited))
-            .send();
-        let response = match tokio::time::timeout(settings.first_byte_timeout, sent).await {
+        let mut outbound = Request::new(limited.boxed());
+        *outbound.method_mut() = parts.method;
+        *outbound.uri_mut() = target;
+        *outbound.headers_mut() = headers;
+        let sent = self.client.send(outbound);
+        let mut response = match tokio::time::timeout(settings.first_byte_timeout, sent).await {
             Err(_) => {
                 tracing::warn!(upstream = %settings.url, "upstream did not answer in time");
                 return error_response(StatusCode::GATEWAY_TIMEOUT, "upstream timed out");
@@ -246,7 +247,6 @@ impl ProxyInner {
             Ok(Err(error)) => return upstream_failure(&error, settings),
             Ok(Ok(response)) => response,
         };
-        let mut response: Response<reqwest::Body> = response.into();
         remove_hop_by_hop(response.headers_mut());
         response.map(Either::Left)
     }
@@ -259,33 +259,52 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
         .and_then(|value| value.parse().ok())
 }
 
-fn upstream_failure(error: &reqwest::Error, settings: &UpstreamSettings) -> Response<ProxyBody> {
-    let too_large = std::error::Error::source(error)
-        .into_iter()
-        .flat_map(|source| std::iter::successors(Some(source), |e| e.source()))
-        .any(|source| source.is::<http_body_util::LengthLimitError>());
-    if too_large {
-        return error_response(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
+fn upstream_failure(
+    error: &hyper_util::client::legacy::Error,
+    settings: &UpstreamSettings,
+) -> Response<ProxyBody> {
+    let causes = std::iter::successors(
+        std::error::Error::source(error),
+        |cause: &&(dyn std::error::Error + 'static)| cause.source(),
+    );
+    let mut timed_out = false;
+    for cause in causes {
+        if cause.is::<http_body_util::LengthLimitError>() {
+            return error_response(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
+        }
+        timed_out |= cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::TimedOut);
     }
-    if error.is_timeout() {
-        tracing::warn!(upstream = %settings.url, "upstream timed out");
+    if timed_out {
+        tracing::warn!(upstream = %settings.url, "upstream connect timed out");
         return error_response(StatusCode::GATEWAY_TIMEOUT, "upstream timed out");
     }
-    tracing::warn!(upstream = %settings.url, error = %error, "upstream unreachable");
+    tracing::warn!(upstream = %settings.url, error = %ErrorChain(error), "upstream unreachable");
     error_response(StatusCode::BAD_GATEWAY, "upstream unavailable")
 }
 
-/// The path and query of the request under the upstream's base path.
-fn target_url(base: &Url, uri: &http::Uri) -> Url {
-    let mut url = base.clone();
-    let base_path = base.path().trim_end_matches('/');
-    url.set_path(&format!("{base_path}{}", uri.path()));
-    url.set_query(uri.query());
-    url
+/// An error with its causes, `: `-separated, for one log field.
+struct ErrorChain<'a>(&'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = self.0.source();
+        while let Some(error) = cause {
+            write!(f, ": {error}")?;
+            cause = error.source();
+        }
+        Ok(())
+    }
 }
 
 /// RFC 9110 §7.6.1: `Connection`, every field it names, and the fixed hop-by-hop set.
 pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    // Most messages carry none: one pass over the names costs less than nine removals.
+    if !headers.keys().any(is_hop_by_hop) {
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -296,19 +315,27 @@ pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap) {
     for name in named {
         headers.remove(name);
     }
-    for name in [
-        header::CONNECTION,
-        HeaderName::from_static("keep-alive"),
-        HeaderName::from_static("proxy-connection"),
-        header::PROXY_AUTHENTICATE,
-        header::PROXY_AUTHORIZATION,
-        header::TE,
-        header::TRAILER,
-        header::TRANSFER_ENCODING,
-        header::UPGRADE,
-    ] {
+    for name in HOP_BY_HOP {
         headers.remove(name);
     }
+}
+
+/// The fields RFC 9110 §7.6.1 names hop-by-hop, and the obsolete `Keep-Alive` and
+/// `Proxy-Connection` that clients still send.
+const HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    HOP_BY_HOP.contains(name)
 }
 
 /// RFC 7239 `Forwarded` and the de-facto `X-Forwarded-*`: describe this hop; extend the
@@ -330,55 +357,68 @@ fn set_forwarded(
     } else {
         "http"
     };
-    let client_ip = peer.map(|peer| peer.0.ip().to_string());
+    let client_ip = peer.map(|peer| peer.0.ip());
     let x_forwarded_for = HeaderName::from_static("x-forwarded-for");
     let earlier_hops = trusted
-        .then(|| {
-            headers
-                .get(&x_forwarded_for)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        })
+        .then(|| headers.get(&x_forwarded_for).and_then(|v| v.to_str().ok()))
         .flatten();
-    if !trusted {
-        headers.remove(header::FORWARDED);
-        headers.remove(HeaderName::from_static("x-forwarded-host"));
-        headers.remove(HeaderName::from_static("x-forwarded-proto"));
-        headers.remove(HeaderName::from_static("x-forwarded-prefix"));
-    }
-    if let Some(ip) = &client_ip {
-        let chain = match earlier_hops {
-            Some(earlier) => format!("{earlier}, {ip}"),
-            None => ip.clone(),
-        };
-        if let Ok(value) = HeaderValue::from_str(&chain) {
+    let chain = client_ip.map(|ip| {
+        let mut chain = String::with_capacity(earlier_hops.map_or(0, str::len) + 48);
+        if let Some(earlier) = earlier_hops {
+            chain.push_str(earlier);
+            chain.push_str(", ");
+        }
+        let _ = write!(chain, "{ip}");
+        chain
+    });
+    match chain.map(HeaderValue::try_from) {
+        Some(Ok(value)) => {
             headers.insert(x_forwarded_for, value);
         }
-    } else {
-        headers.remove(x_forwarded_for);
+        _ => {
+            headers.remove(x_forwarded_for);
+        }
     }
-    if !trusted {
-        headers.insert(
-            HeaderName::from_static("x-forwarded-proto"),
-            HeaderValue::from_static(proto),
-        );
-        if let Some(host) = &host {
-            headers.insert(HeaderName::from_static("x-forwarded-host"), host.clone());
+    if trusted {
+        return;
+    }
+    for name in [
+        HeaderName::from_static("x-forwarded-prefix"),
+        HeaderName::from_static("x-forwarded-host"),
+    ] {
+        headers.remove(name);
+    }
+    headers.insert(
+        HeaderName::from_static("x-forwarded-proto"),
+        HeaderValue::from_static(proto),
+    );
+    if let Some(host) = &host {
+        headers.insert(HeaderName::from_static("x-forwarded-host"), host.clone());
+    }
+    let mut forwarded = String::with_capacity(96);
+    match client_ip {
+        // RFC 7239 §6: IPv6 addresses are quoted and bracketed.
+        Some(IpAddr::V6(ip)) => {
+            let _ = write!(forwarded, "for=\"[{ip}]\";");
         }
-        let mut forwarded = format!("proto={proto}");
-        if let Some(ip) = &client_ip {
-            // RFC 7239 §6: IPv6 addresses are quoted and bracketed.
-            if ip.contains(':') {
-                forwarded = format!("for=\"[{ip}]\";{forwarded}");
-            } else {
-                forwarded = format!("for={ip};{forwarded}");
-            }
+        Some(IpAddr::V4(ip)) => {
+            let _ = write!(forwarded, "for={ip};");
         }
-        if let Some(host) = host.as_ref().and_then(|h| h.to_str().ok()) {
-            forwarded.push_str(&format!(";host=\"{host}\""));
-        }
-        if let Ok(value) = HeaderValue::from_str(&forwarded) {
+        None => {}
+    }
+    forwarded.push_str("proto=");
+    forwarded.push_str(proto);
+    if let Some(host) = host.as_ref().and_then(|h| h.to_str().ok()) {
+        forwarded.push_str(";host=\"");
+        forwarded.push_str(host);
+        forwarded.push('"');
+    }
+    match HeaderValue::try_from(forwarded) {
+        Ok(value) => {
             headers.insert(header::FORWARDED, value);
+        }
+        Err(_) => {
+            headers.remove(header::FORWARDED);
         }
     }
 }
@@ -505,18 +545,37 @@ mod tests {
         assert!(headers.contains_key("content-type"));
     }
 
+    fn client(base: &str) -> UpstreamClient {
+        UpstreamClient::new(&ClientSettings {
+            url: &Url::parse(base).unwrap(),
+            http2_prior_knowledge: false,
+            connect_timeout: Duration::from_secs(1),
+            idle_timeout: Duration::from_secs(1),
+            extra_roots_pem: None,
+        })
+        .unwrap()
+    }
+
     #[test]
-    fn target_urls_keep_the_upstream_base_path() {
+    fn targets_keep_the_upstream_base_path() {
         let uri: http::Uri = "/mcp?session=1".parse().unwrap();
-        let root = Url::parse("http://127.0.0.1:3000").unwrap();
         assert_eq!(
-            target_url(&root, &uri).as_str(),
+            client("http://127.0.0.1:3000").target(&uri).unwrap(),
             "http://127.0.0.1:3000/mcp?session=1"
         );
-        let prefixed = Url::parse("http://upstream:3000/base/").unwrap();
         assert_eq!(
-            target_url(&prefixed, &uri).as_str(),
+            client("http://upstream:3000/base/").target(&uri).unwrap(),
             "http://upstream:3000/base/mcp?session=1"
+        );
+        assert_eq!(
+            client("https://upstream/base").target(&uri).unwrap(),
+            "https://upstream/base/mcp?session=1"
+        );
+        let absolute: http::Uri = "http://elsewhere.example/mcp".parse().unwrap();
+        assert_eq!(
+            client("http://upstream:3000").target(&absolute).unwrap(),
+            "http://upstream:3000/mcp",
+            "an absolute-form request target keeps only its path"
         );
     }
 }
