@@ -21,6 +21,7 @@ use http::{HeaderMap, HeaderValue};
 use mcp_warden::dpop::{NormalizedUri, ProofContext, ProofSigner, ProofValidator};
 use mcp_warden::guard::{RequestParts, ResourceVerifier};
 use mcp_warden::jose::{Algorithm, AlgorithmSet, JwkSet, SigningKey, base64url_decode};
+use mcp_warden::token::PresentedToken;
 use mcp_warden::token::{
     AccessTokenVerifier, CachingVerifier, JwtVerifier, TokenVerifier, TrustedIssuer,
 };
@@ -192,7 +193,7 @@ fn bench(c: &mut Criterion) {
                     let context = ProofContext {
                         method: "POST",
                         uri: &uri,
-                        access_token: Some(&setup.token),
+                        access_token: Some(PresentedToken::new(&setup.token)),
                         bound_jkt: Some(&jkt),
                     };
                     let proof = &setup.proofs[next % POOL];

@@ -23,6 +23,7 @@ use mcp_warden::jose::{
     Algorithm, AlgorithmSet, JsonError, JwkError, PublicJwk, SigningKey, UnverifiedJws,
     base64url_encode, parse_object,
 };
+use mcp_warden::token::PresentedToken;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use serde_json::{Map, Value, json};
@@ -102,7 +103,7 @@ fn context(jkt: &str) -> ProofContext<'_> {
     ProofContext {
         method: METHOD,
         uri: request_uri(),
-        access_token: Some(TOKEN),
+        access_token: Some(PresentedToken::new(TOKEN)),
         bound_jkt: Some(jkt),
     }
 }
@@ -639,7 +640,7 @@ proptest! {
         let context = ProofContext {
             method: &method,
             uri: &uri,
-            access_token: access_token.as_deref(),
+            access_token: access_token.as_deref().map(PresentedToken::new),
             bound_jkt: bound_jkt.as_deref(),
         };
         let validator = ProofValidator::builder().build();

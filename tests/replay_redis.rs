@@ -16,6 +16,7 @@ use mcp_warden::dpop::{
     RedisReplayError, RedisReplayStore, ReplayKey, ReplayStore, ReplayStoreError, Seen,
 };
 use mcp_warden::jose::Algorithm;
+use mcp_warden::token::PresentedToken;
 
 /// A `redis-server` child process on a loopback port, killed on drop.
 struct RedisServer {
@@ -246,7 +247,7 @@ async fn redis_down_fails_closed_then_recovers_without_rebuild() {
     let context = ProofContext {
         method: "POST",
         uri: &uri,
-        access_token: Some("token"),
+        access_token: Some(PresentedToken::new("token")),
         bound_jkt: Some(signer.thumbprint().as_str()),
     };
     let validate = |now| {

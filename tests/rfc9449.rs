@@ -11,6 +11,7 @@ use mcp_warden::dpop::{
     FixedNonce, NormalizedUri, ProofContext, ProofError, ProofValidator, access_token_hash,
 };
 use mcp_warden::jose::{Algorithm, AlgorithmSet, PublicJwk, UnverifiedJws};
+use mcp_warden::token::PresentedToken;
 
 const KEY: &str = r#"{"kty":"EC","x":"l8tFrhx-34tV3hRICRDY9zCkDlpBhF42UQUfWVAWBFs","y":"9VE4jf_Ok_o64zbTTlcuNJajHmt6v9TDVrU0CdvGRDA","crv":"P-256"}"#;
 const JKT: &str = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I";
@@ -66,7 +67,7 @@ async fn check(
     let context = ProofContext {
         method,
         uri: &uri,
-        access_token: Some(TOKEN),
+        access_token: Some(PresentedToken::new(TOKEN)),
         bound_jkt: Some(JKT),
     };
     validator

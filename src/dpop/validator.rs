@@ -7,10 +7,10 @@
 
 use std::sync::Arc;
 
-use aws_lc_rs::digest;
 use serde_json::Value;
 
 use crate::jose::{Algorithm, AlgorithmSet, JwkCache, Object, Thumbprint, UnverifiedJws, typ_is};
+use crate::token::PresentedToken;
 
 use super::error::ProofError;
 use super::htu::NormalizedUri;
@@ -21,6 +21,7 @@ use super::replay::{InMemoryReplayStore, ReplayKey, ReplayStore, Seen};
 ///
 /// ```
 /// use mcp_warden::dpop::{NormalizedUri, ProofContext, ProofError, ProofSigner, ProofValidator};
+/// use mcp_warden::token::PresentedToken;
 /// use mcp_warden::jose::Algorithm;
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -34,7 +35,7 @@ use super::replay::{InMemoryReplayStore, ReplayKey, ReplayStore, Seen};
 /// let context = ProofContext {
 ///     method: "POST",
 ///     uri: &uri,
-///     access_token: Some(token),
+///     access_token: Some(PresentedToken::new(token)),
 ///     bound_jkt: Some(signer.thumbprint().as_str()),
 /// };
 /// let runtime = tokio::runtime::Builder::new_current_thread().build()?;
@@ -66,7 +67,7 @@ pub struct ProofContext<'a> {
     /// The request URI, normalized (see [`NormalizedUri`]).
     pub uri: &'a NormalizedUri,
     /// The access token presented with the proof; its hash must be the proof's `ath`.
-    pub access_token: Option<&'a str>,
+    pub access_token: Option<PresentedToken<'a>>,
     /// The token's `cnf.jkt`; the proof key's thumbprint must equal it.
     pub bound_jkt: Option<&'a str>,
 }
@@ -242,7 +243,7 @@ impl ProofValidator {
         // Step 12: bound to the presented token (ath) and to the token's key (cnf.jkt).
         if let Some(token) = context.access_token {
             let ath = ath.ok_or(ProofError::AthMissing)?;
-            if !ath_matches(ath, token) {
+            if !ath_matches(ath, &token) {
                 return Err(ProofError::AthMismatch);
             }
         }
@@ -320,9 +321,8 @@ fn is_dpop_typ(typ: &str) -> bool {
 
 /// RFC 9449 §4.2: `ath` is base64url(SHA-256(ASCII(access token))). The expected value is
 /// computed and compared in constant time against the received text.
-fn ath_matches(ath: &str, token: &str) -> bool {
-    let hash = digest::digest(&digest::SHA256, token.as_bytes());
-    let expected = crate::jose::base64url_encode(hash.as_ref());
+fn ath_matches(ath: &str, token: &PresentedToken<'_>) -> bool {
+    let expected = crate::jose::base64url_encode(token.sha256());
     aws_lc_rs::constant_time::verify_slices_are_equal(expected.as_bytes(), ath.as_bytes()).is_ok()
 }
 

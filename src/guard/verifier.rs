@@ -7,7 +7,7 @@ use std::sync::Arc;
 use http::HeaderMap;
 
 use crate::dpop::{NormalizedUri, ProofContext, ProofValidator, single_proof};
-use crate::token::{AccessTokenVerifier, TokenVerifier};
+use crate::token::{AccessTokenVerifier, PresentedToken, TokenVerifier};
 
 use super::credentials::{Scheme, credentials};
 use super::principal::Principal;
@@ -116,14 +116,16 @@ impl ResourceVerifier {
                 let uri = NormalizedUri::parse(request.uri)
                     .map_err(|_| RequestError::InvalidRequestUri)?;
                 let proof = proof.ok_or(crate::dpop::ProofError::Missing)?;
-                let token = self.tokens.verify(credentials.token, now).await?;
+                // Hashed once: the token cache's key and the proof's `ath`.
+                let presented = PresentedToken::new(credentials.token);
+                let token = self.tokens.verify_presented(presented, now).await?;
                 let Some(bound_jkt) = token.bound_jkt() else {
                     return Err(RequestError::UnboundTokenAsDpop.into());
                 };
                 let context = ProofContext {
                     method: request.method,
                     uri: &uri,
-                    access_token: Some(credentials.token),
+                    access_token: Some(presented),
                     bound_jkt: Some(bound_jkt),
                 };
                 let verified = self.proofs.validate(proof, &context, now).await?;

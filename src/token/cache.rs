@@ -12,12 +12,10 @@ use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use aws_lc_rs::digest;
-
 use crate::dpop::SlotHasher;
 
 use super::claims::AccessToken;
-use super::{TokenFuture, TokenVerifier};
+use super::{PresentedToken, TokenFuture, TokenVerifier};
 
 const SHARDS: usize = 16;
 
@@ -160,14 +158,16 @@ fn lock(shard: &Mutex<Shard>) -> std::sync::MutexGuard<'_, Shard> {
 
 impl TokenVerifier for CachingVerifier {
     fn verify<'a>(&'a self, token: &'a str, now: u64) -> TokenFuture<'a> {
-        let mut key = [0u8; 32];
-        key.copy_from_slice(digest::digest(&digest::SHA256, token.as_bytes()).as_ref());
-        let key = TokenDigest(key);
+        self.verify_presented(PresentedToken::new(token), now)
+    }
+
+    fn verify_presented<'a>(&'a self, token: PresentedToken<'a>, now: u64) -> TokenFuture<'a> {
+        let key = TokenDigest(*token.sha256());
         if let Some(hit) = self.lookup(&key, now) {
             return Box::pin(std::future::ready(Ok(hit)));
         }
         Box::pin(async move {
-            let verified = self.inner.verify(token, now).await?;
+            let verified = self.inner.verify_presented(token, now).await?;
             self.remember(key, &verified, now);
             Ok(verified)
         })

@@ -11,6 +11,7 @@
 // A test: a panic with its message is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use crate::token::PresentedToken;
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
@@ -43,7 +44,7 @@ fn context(bound_jkt: &str) -> ProofContext<'_> {
     ProofContext {
         method: METHOD,
         uri: request_uri(),
-        access_token: Some(TOKEN),
+        access_token: Some(PresentedToken::new(TOKEN)),
         bound_jkt: Some(bound_jkt),
     }
 }
@@ -1560,7 +1561,7 @@ async fn refused_proof_does_not_burn_its_jti() {
         (
             "step12_wrong_token",
             ProofContext {
-                access_token: Some("other"),
+                access_token: Some(PresentedToken::new("other")),
                 ..right
             },
             NOW,
