@@ -12,6 +12,16 @@
 #      generator reuses one access token, so this is the warm path;
 #   e. the same with the token cache off (`token_cache_entries = 0`): the cold path, the
 #      token's signature verified on every request;
+#   pb, pc, pe. rows b, c and e again, each paced (loadgen --rate) at the same LOAD_RATE
+#       requests/second, low enough that the machine is not saturated. The guard's own CPU
+#       per request is pc − pb (warm) and pe − pb (cold): at equal throughput, with cores
+#       to spare. Subtracting the closed-loop rows (c − b) also counts what changes with
+#       the rate and with saturation: a proxy at a third of the rate spends more CPU per
+#       request on wake-ups, and on 2 saturated cores every process runs slower.
+#       With 2 CPUs or more the sidecar of these rows runs on CPU 0 alone with one worker
+#       thread (`[runtime] worker_threads = 1`, taskset), and the generator and the
+#       upstream on CPU 1, as a sidecar with its own CPU request would; LOAD_PIN=0 turns
+#       that off.
 #   d. the guard, Redis replay store (a redis-server of its own on a free port; skipped
 #      when redis-server is not installed).
 #
@@ -29,7 +39,8 @@
 #   LOAD_DURATION_S=8 LOAD_CONNECTIONS=32 benches/load.sh
 #   LOAD_ROWS="b n2" benches/load.sh          # only some rows, in the order given
 #
-# Environment: LOAD_ROWS (which rows, "a b n1 n2 c e d"), LOAD_CONNECTIONS (16),
+# Environment: LOAD_ROWS (which rows, "a b n1 n2 c e d pb pc pe"), LOAD_RATE (5000, for the
+# paced rows), LOAD_PIN (1: pin the paced rows' processes to CPUs, see above), LOAD_CONNECTIONS (16),
 # LOAD_DURATION_S (10), LOAD_WARMUP_S (2), LOAD_PROOFS (pre-signed proofs per run, 200000),
 # LOAD_THREADS (loadgen worker threads, 1), UPSTREAM_THREADS (1), NGINX (the nginx binary,
 # default `nginx` on the PATH, else /usr/sbin/nginx), CARGO_TARGET_DIR.
@@ -46,94 +57,44 @@ duration=${LOAD_DURATION_S:-10}
 warmup=${LOAD_WARMUP_S:-2}
 proofs=${LOAD_PROOFS:-200000}
 loadgen_threads=${LOAD_THREADS:-1}
-upstream_threads=${UPSTREAM_THREADS:-1}
-target_dir=${CARGO_TARGET_DIR:-target}
-rows_wanted=" ${LOAD_ROWS:-a b n1 n2 c e d} "
+rows_wanted=" ${LOAD_ROWS:-a b n1 n2 c e d pb pc pe} "
+paced_rate=${LOAD_RATE:-5000}
+pin=${LOAD_PIN:-1}
+(($(nproc) >= 2)) || pin=0
 nginx=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
 
-cargo build --release --bin mcp-warden --example loadgen --example upstream
-warden=$target_dir/release/mcp-warden
-loadgen=$target_dir/release/examples/loadgen
-upstream=$target_dir/release/examples/upstream
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/mcp-warden-load.XXXXXX")
-results=$target_dir/load
-mkdir -p "$results"
-stamp=$(date -u +%Y%m%dT%H%M%SZ)
+# shellcheck source=benches/lib.sh
+source benches/lib.sh
+bench_setup load
 table=$results/load-$stamp.md
 jsonl=$results/load-$stamp.jsonl
-
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${pids[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-stop() {
-    kill "$1" 2>/dev/null || true
-    wait "$1" 2>/dev/null || true
-}
-
-used_ports=" "
-free_port() {
-    local port
-    while :; do
-        port=$((20000 + RANDOM % 40000))
-        [[ $used_ports == *" $port "* ]] && continue
-        # A refused connection means nobody listens there.
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            used_ports+="$port "
-            echo "$port"
-            return
-        fi
-    done
-}
-
-# The issuer key and its JWK Set, before any sidecar starts (they read jwks_file once).
-"$loadgen" --issuer-key "$work/issuer.p8" --write-jwks "$work/jwks.json" --keys-only
-
-upstream_port=$(free_port)
-"$upstream" --listen "127.0.0.1:$upstream_port" --threads "$upstream_threads" \
-    >"$work/upstream.log" 2>&1 &
-upstream_pid=$!
-pids+=("$upstream_pid")
+start_upstream
 
 sidecar_pid=""
-sidecar_port=""
-admin_port=""
 # start_sidecar NAME GUARD_TOML EXTRA_TOML [mcp-warden guard options...]
-# GUARD_TOML: more keys of [guard]; EXTRA_TOML: more tables after it.
 start_sidecar() {
-    local name=$1 guard=$2 extra=$3
+    local name=$1
+    sidecar_config "$name" "$2" "$3"
     shift 3
-    sidecar_port=$(free_port)
-    admin_port=$(free_port)
-    cat >"$work/$name.toml" <<EOF
-[listen]
-address = "127.0.0.1:$sidecar_port"
-[admin]
-address = "127.0.0.1:$admin_port"
-[upstream]
-url = "http://127.0.0.1:$upstream_port"
-[guard]
-resource = "http://127.0.0.1:$sidecar_port/mcp"
-authorization_servers = ["https://as.example.com"]
-$guard
-[[guard.issuers]]
-issuer = "https://as.example.com"
-jwks_file = "$work/jwks.json"
-$extra
-EOF
-    "$warden" guard --config "$work/$name.toml" "$@" >"$work/$name.log" 2>&1 &
+    ${sidecar_prefix:-} "$warden" guard --config "$work/$name.toml" "$@" >"$work/$name.log" 2>&1 &
     sidecar_pid=$!
     pids+=("$sidecar_pid")
+}
+
+
+# The paced rows' CPU placement (see the top): sidecar on CPU 0, the rest on CPU 1.
+paced_extra=""
+paced_setup() {
+    ((pin)) || return 0
+    paced_extra=$'[runtime]\nworker_threads = 1'
+    sidecar_prefix="taskset -c 0"
+    loadgen_prefix="taskset -c 1"
+    taskset -a -p -c 1 "$upstream_pid" >/dev/null
+}
+paced_teardown() {
+    ((pin)) || return 0
+    paced_extra="" sidecar_prefix="" loadgen_prefix=""
+    taskset -a -p -c "0-$(($(nproc) - 1))" "$upstream_pid" >/dev/null
 }
 
 failed=0
@@ -143,7 +104,7 @@ run() {
     local label=$1 url=$2 ready=$3
     shift 3
     echo "== $label" >&2
-    if "$loadgen" --url "$url" --wait-ready "$ready" --label "$label" \
+    if ${loadgen_prefix:-} "$loadgen" --url "$url" --wait-ready "$ready" --label "$label" \
         --connections "$connections" --duration-s "$duration" --warmup-s "$warmup" \
         --threads "$loadgen_threads" \
         --issuer-key "$work/issuer.p8" --cpu-of "upstream=$upstream_pid" "$@" \
@@ -275,11 +236,38 @@ for row in $rows_wanted; do
             --pid "$sidecar_pid" --cpu-of "redis=" --proofs "$proofs"
         stop "$sidecar_pid"
         ;;
+    pb)
+        paced_setup
+        start_sidecar paced-proxy "" "$paced_extra" --dangerous-no-guard
+        run "pb. proxy only, paced at $paced_rate req/s" "http://127.0.0.1:$sidecar_port/mcp" \
+            "http://127.0.0.1:$admin_port/readyz" --pid "$sidecar_pid" --cpu-of "redis=" \
+            --proofs 20000 --reuse-proofs --rate "$paced_rate"
+        stop "$sidecar_pid"
+        paced_teardown
+        ;;
+    pc)
+        paced_setup
+        start_sidecar paced-warm "" "$paced_extra"
+        run "pc. guard (warm), paced at $paced_rate req/s" "http://127.0.0.1:$sidecar_port/mcp" \
+            "http://127.0.0.1:$admin_port/readyz" --pid "$sidecar_pid" --cpu-of "redis=" \
+            --proofs "$proofs" --rate "$paced_rate"
+        stop "$sidecar_pid"
+        paced_teardown
+        ;;
+    pe)
+        paced_setup
+        start_sidecar paced-cold "token_cache_entries = 0" "$paced_extra"
+        run "pe. guard (cold), paced at $paced_rate req/s" "http://127.0.0.1:$sidecar_port/mcp" \
+            "http://127.0.0.1:$admin_port/readyz" --pid "$sidecar_pid" --cpu-of "redis=" \
+            --proofs "$proofs" --rate "$paced_rate"
+        stop "$sidecar_pid"
+        paced_teardown
+        ;;
     d)
         run_redis
         ;;
     *)
-        echo "LOAD_ROWS: unknown row $row (known: a b n1 n2 c e d)" >&2
+        echo "LOAD_ROWS: unknown row $row (known: a b n1 n2 c e d pb pc pe)" >&2
         exit 2
         ;;
     esac

@@ -52,8 +52,6 @@ guard=${SOAK_GUARD:-on}
 connections=${SOAK_CONNECTIONS:-16}
 scrape_every=${SOAK_SCRAPE_S:-0}
 guard_toml=${SOAK_GUARD_TOML:-}
-upstream_threads=${UPSTREAM_THREADS:-1}
-target_dir=${CARGO_TARGET_DIR:-target}
 
 # A run's last proof is sent about signing time + SOAK_RUN_S after its iat.
 if ((max_age < run_s + 30)); then
@@ -62,74 +60,15 @@ if ((max_age < run_s + 30)); then
     exit 2
 fi
 
-cargo build --release --bin mcp-warden --example loadgen --example upstream
-warden=$target_dir/release/mcp-warden
-loadgen=$target_dir/release/examples/loadgen
-upstream=$target_dir/release/examples/upstream
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/mcp-warden-soak.XXXXXX")
-results=$target_dir/soak
-mkdir -p "$results"
-stamp=$(date -u +%Y%m%dT%H%M%SZ)
+# shellcheck source=benches/lib.sh
+source benches/lib.sh
+bench_setup soak
 samples=$results/soak-$stamp.tsv
 jsonl=$results/soak-$stamp.jsonl
-
-pids=()
-cleanup() {
-    # The generators first: they are the chain's children, not this shell's.
-    if [[ -f $work/loadgen.pids ]]; then
-        while read -r pid; do kill "$pid" 2>/dev/null || true; done <"$work/loadgen.pids"
-    fi
-    for pid in "${pids[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${pids[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-used_ports=" "
-free_port() {
-    local port
-    while :; do
-        port=$((20000 + RANDOM % 40000))
-        [[ $used_ports == *" $port "* ]] && continue
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            used_ports+="$port "
-            echo "$port"
-            return
-        fi
-    done
-}
-
-"$loadgen" --issuer-key "$work/issuer.p8" --write-jwks "$work/jwks.json" --keys-only
-
-upstream_port=$(free_port)
-"$upstream" --listen "127.0.0.1:$upstream_port" --threads "$upstream_threads" \
-    >"$work/upstream.log" 2>&1 &
-pids+=("$!")
-
-port=$(free_port)
-admin_port=$(free_port)
-cat >"$work/soak.toml" <<EOF
-[listen]
-address = "127.0.0.1:$port"
-[admin]
-address = "127.0.0.1:$admin_port"
-[upstream]
-url = "http://127.0.0.1:$upstream_port"
-[guard]
-resource = "http://127.0.0.1:$port/mcp"
-authorization_servers = ["https://as.example.com"]
-max_age_s = $max_age
-$guard_toml
-[[guard.issuers]]
-issuer = "https://as.example.com"
-jwks_file = "$work/jwks.json"
-EOF
+start_upstream
+sidecar_config soak "max_age_s = $max_age
+$guard_toml" ""
+port=$sidecar_port
 guard_flags=()
 proof_flags=(--proofs "$proofs")
 if [[ $guard == off ]]; then
@@ -165,7 +104,7 @@ load_run() {
         --duration-s "$seconds" "${proof_flags[@]}" --pid "$sidecar" \
         --label "run $index" >"$work/run-$index.out" 2>"$work/run-$index.err" &
     local generator=$!
-    echo "$generator" >>"$work/loadgen.pids"
+    echo "$generator" >>"$work/extra.pids"
     wait "$generator" || {
         echo "!! run $index failed:" >&2
         cat "$work/run-$index.err" >&2

@@ -26,6 +26,15 @@
 //! replay store grows to N + 64 entries, as it does in the criterion bench (4,096 a pool).
 //! Run natively, the harness also prints the wall time per request, a sanity check against
 //! criterion's figures.
+//!
+//! `CALLGRIND_GAP_US=N` (natively only) sleeps N µs after each request and reports the
+//! thread's CPU time per request instead (from `/proc/thread-self/schedstat`, the sleeps'
+//! own CPU time measured separately and subtracted). It tells how much of a request's cost
+//! depends on the CPU being busy without pause, as in criterion's loop, or idle between
+//! requests, as in a sidecar serving a moderate rate. `CALLGRIND_SWEEP_KB=N` instead
+//! writes N KiB of other memory after each request (its own CPU time again measured
+//! separately and subtracted): the caches the next request finds are then as cold as
+//! after a sidecar has parsed, forwarded and answered other requests in between.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // A benchmark tool: a panic is the failure report.
 
@@ -193,9 +202,56 @@ fn measure(n: usize, mut work: impl FnMut(usize)) -> f64 {
     for index in 0..WARMUP {
         work(index);
     }
+    if let Some(kib) = sweep_kib() {
+        let mut other = vec![0u8; kib * 1024];
+        let mut sweep = |round: usize| {
+            for line in other.chunks_mut(64) {
+                line[0] = line[0].wrapping_add(round as u8);
+            }
+            black_box(&other);
+        };
+        let sweeps_only = thread_cpu_s(|| (0..n).for_each(&mut sweep));
+        let total = thread_cpu_s(|| {
+            (WARMUP..WARMUP + n).for_each(|index| {
+                work(index);
+                sweep(index);
+            })
+        });
+        return total - sweeps_only;
+    }
+    if let Some(gap) = gap() {
+        let sleeps_only = thread_cpu_s(|| (0..n).for_each(|_| std::thread::sleep(gap)));
+        let total = thread_cpu_s(|| {
+            (WARMUP..WARMUP + n).for_each(|index| {
+                work(index);
+                std::thread::sleep(gap);
+            })
+        });
+        return total - sleeps_only;
+    }
     let started = Instant::now();
     callgrind_measured(WARMUP..WARMUP + n, &mut work);
     started.elapsed().as_secs_f64()
+}
+
+fn sweep_kib() -> Option<usize> {
+    std::env::var("CALLGRIND_SWEEP_KB").ok()?.parse().ok()
+}
+
+fn gap() -> Option<std::time::Duration> {
+    let micros: u64 = std::env::var("CALLGRIND_GAP_US").ok()?.parse().ok()?;
+    Some(std::time::Duration::from_micros(micros))
+}
+
+/// The calling thread's CPU time spent in `run`, in seconds (the scheduler's ns counter).
+fn thread_cpu_s(run: impl FnOnce()) -> f64 {
+    let on_cpu_ns = || -> u64 {
+        let text = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap();
+        text.split_whitespace().next().unwrap().parse().unwrap()
+    };
+    let before = on_cpu_ns();
+    run();
+    (on_cpu_ns() - before) as f64 / 1e9
 }
 
 fn main() -> ExitCode {
@@ -268,9 +324,13 @@ fn main() -> ExitCode {
     };
     // Keep the issuer key alive and used, as in the bench (its public half is the JWKS).
     black_box(&setup.issuer_key);
+    let clock = match (sweep_kib(), gap()) {
+        (Some(kib), _) => format!("thread CPU time, {kib} KiB of other memory written after each"),
+        (None, Some(gap)) => format!("thread CPU time, {} µs idle after each", gap.as_micros()),
+        (None, None) => "wall clock; meaningless under valgrind".to_owned(),
+    };
     println!(
-        "{mode:?}: {n} requests measured after {WARMUP} warm-up, {:.2} µs each (wall clock; \
-         meaningless under valgrind)",
+        "{mode:?}: {n} requests measured after {WARMUP} warm-up, {:.2} µs each ({clock})",
         seconds * 1e6 / n as f64
     );
     ExitCode::SUCCESS

@@ -110,6 +110,12 @@ mod load {
         /// same bytes as the guard gets: a guard refuses a reused proof as a replay.
         #[arg(long)]
         reuse_proofs: bool,
+        /// Pace the requests at this many per second in total (each connection sends at
+        /// its share of the rate, catching up after a slow answer) instead of back to back.
+        /// Compares two targets at the same throughput: CPU time per request depends on
+        /// the rate, since fewer requests share each wake-up at a lower one.
+        #[arg(long)]
+        rate: Option<f64>,
         /// Tokio worker threads for the connections.
         #[arg(long, default_value_t = 1)]
         threads: usize,
@@ -327,6 +333,8 @@ mod load {
         body: Bytes,
         measure_from: Instant,
         end: Instant,
+        /// Time between two requests on one connection, with `--rate`.
+        pace: Option<Duration>,
     }
 
     impl Shared {
@@ -438,7 +446,17 @@ mod load {
                 }
             };
             tally.connects += 1;
+            let mut next_send = Instant::now();
             while Instant::now() < shared.end {
+                if let Some(pace) = shared.pace {
+                    // Catch up after a slow answer, but never by more than one pace: a
+                    // long stall must not turn into a burst.
+                    if let Some(floor) = Instant::now().checked_sub(pace) {
+                        next_send = next_send.max(floor);
+                    }
+                    tokio::time::sleep_until(next_send.into()).await;
+                    next_send += pace;
+                }
                 let Some(request) = shared.request() else {
                     tally.exhausted = true;
                     break 'connect;
@@ -493,6 +511,10 @@ mod load {
             body: Bytes::from_static(BODY.as_bytes()),
             measure_from,
             end,
+            pace: args
+                .rate
+                .filter(|rate| *rate > 0.0)
+                .map(|rate| Duration::from_secs_f64(args.connections.max(1) as f64 / rate)),
         });
         let cpu = tokio::spawn(cpu_over(watched, measure_from, end));
         let connections: Vec<_> = (0..args.connections.max(1))
@@ -704,7 +726,7 @@ mod load {
                 "url": url, "label": args.label, "mode": format!("{:?}", args.mode).to_lowercase(),
                 "connections": self.connections, "duration_s": self.seconds,
                 "warmup_s": args.warmup_s, "requests": self.requests(),
-                "requests_per_s": rate, "errors": self.errors(),
+                "requests_per_s": rate, "paced_rate": args.rate, "errors": self.errors(),
                 "errors_by_status": self.tally.errors, "warmup_errors": self.tally.warmup_errors,
                 "proof_pool_exhausted": self.tally.exhausted,
                 "latency_ms": {"p50": quantiles[0], "p90": quantiles[1], "p99": quantiles[2], "max": quantiles[3]},

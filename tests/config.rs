@@ -154,6 +154,7 @@ listen.header_read_timeout_s           + | [listen]; header_read_timeout_s = 0
 listen.max_body_bytes                  + | [listen]; max_body_bytes = 0
 upstream.connect_timeout_s             + | [upstream]; connect_timeout_s = 0
 shutdown.drain_timeout_s               + | [shutdown]; drain_timeout_s = 0
+runtime.worker_threads                 + | [runtime]; worker_threads = 5000
 upstream.url                           + | [upstream]; url = "ftp://127.0.0.1:3000"
 upstream.url                           + | [upstream]; url = "127.0.0.1:3000"
 upstream.url                           + | [upstream]; url = "http://127.0.0.1:3000/?a=b"

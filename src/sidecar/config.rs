@@ -48,7 +48,7 @@ pub use introspection::{IntrospectionAuth, IntrospectionConfig};
 pub use proofs::{NonceConfig, OnRedisError, ReplayConfig, ReplayStoreKind, ScopesConfig};
 pub use server::{
     AdminConfig, IdentityConfig, IdentityHeaderNames, ListenConfig, LogConfig, LogFormat,
-    ShutdownConfig, UpstreamConfig,
+    RuntimeConfig, ShutdownConfig, UpstreamConfig,
 };
 
 /// The prefix of the environment variables that override the file.
@@ -76,6 +76,8 @@ pub struct Config {
     pub log: LogConfig,
     /// Shutdown.
     pub shutdown: ShutdownConfig,
+    /// The async runtime.
+    pub runtime: RuntimeConfig,
 }
 
 /// A configuration problem: the field, by dotted path, and what is wrong with it.
@@ -195,6 +197,7 @@ impl Config {
         problems.take_all(self.identity.assertion_signer());
         self.log.check(&mut problems);
         problems.positive("shutdown.drain_timeout_s", self.shutdown.drain_timeout_s);
+        self.runtime.check(&mut problems);
         problems
     }
 }

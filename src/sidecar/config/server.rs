@@ -500,6 +500,40 @@ impl LogConfig {
     }
 }
 
+/// `[runtime]`: the async runtime's threads.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RuntimeConfig {
+    /// Worker threads. 0 (the default) means one per CPU the process may use, which
+    /// follows a cgroup CPU quota (a Kubernetes CPU limit) rounded up. Set it when the
+    /// limit is fractional or when the sidecar should leave cores to the MCP server in the
+    /// same pod.
+    pub worker_threads: usize,
+}
+
+impl RuntimeConfig {
+    /// The most worker threads accepted; more is a typo rather than a plan.
+    pub const MAX_WORKER_THREADS: usize = 1024;
+
+    /// The worker-thread count to build the runtime with, `None` for the default.
+    pub fn worker_threads(&self) -> Option<usize> {
+        (self.worker_threads > 0).then_some(self.worker_threads)
+    }
+
+    pub(super) fn check(&self, problems: &mut super::check::Problems) {
+        if self.worker_threads > Self::MAX_WORKER_THREADS {
+            problems.error(
+                "runtime.worker_threads",
+                format!(
+                    "{} is more than {}; use 0 for one per CPU",
+                    self.worker_threads,
+                    Self::MAX_WORKER_THREADS
+                ),
+            );
+        }
+    }
+}
+
 /// `[shutdown]`: what happens on SIGTERM.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
