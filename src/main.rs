@@ -5,6 +5,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// See the `mimalloc` feature in Cargo.toml: measured in docs/performance.md.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Secures MCP servers and the agents that call them (DPoP, RFC 9449).
 #[derive(Debug, Parser)]
 #[command(name = "mcp-warden", version, about)]
