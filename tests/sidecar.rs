@@ -296,6 +296,13 @@ async fn identity_headers_come_from_the_token_and_never_from_the_client() {
     );
     assert_eq!(seen["x-forwarded-for"], "127.0.0.1");
     assert_eq!(seen["x-forwarded-proto"], "http");
+    // RFC 7239 §4: this hop, with the Host the client addressed (quoted: it has a colon).
+    let host = sidecar.base.trim_start_matches("http://");
+    assert_eq!(seen["x-forwarded-host"], host);
+    assert_eq!(
+        seen["forwarded"],
+        format!("for=127.0.0.1;proto=http;host=\"{host}\"")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
