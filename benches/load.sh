@@ -41,7 +41,7 @@
 #
 # Environment: LOAD_ROWS (which rows, "a b n1 n2 c e d pb pc pe"), LOAD_RATE (5000, for the
 # paced rows), LOAD_PIN (1: pin the paced rows' processes to CPUs, see above), LOAD_CONNECTIONS (16),
-# LOAD_DURATION_S (10), LOAD_WARMUP_S (2), LOAD_PROOFS (pre-signed proofs per run, 200000),
+# LOAD_DURATION_S (10), LOAD_WARMUP_S (2), LOAD_PROOFS (pre-signed proofs per run, 400000),
 # LOAD_THREADS (loadgen worker threads, 1), UPSTREAM_THREADS (1), NGINX (the nginx binary,
 # default `nginx` on the PATH, else /usr/sbin/nginx), CARGO_TARGET_DIR.
 #
@@ -55,7 +55,7 @@ cd "$(dirname "$0")/.."
 connections=${LOAD_CONNECTIONS:-16}
 duration=${LOAD_DURATION_S:-10}
 warmup=${LOAD_WARMUP_S:-2}
-proofs=${LOAD_PROOFS:-200000}
+proofs=${LOAD_PROOFS:-400000}
 loadgen_threads=${LOAD_THREADS:-1}
 rows_wanted=" ${LOAD_ROWS:-a b n1 n2 c e d pb pc pe} "
 paced_rate=${LOAD_RATE:-5000}

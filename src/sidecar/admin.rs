@@ -95,6 +95,8 @@ impl Readiness {
         }
         if let Some(store) = &self.memory_replay {
             metrics::gauge!("mcp_warden_replay_store_entries").set(store.len() as f64);
+            // Alert before it fills: a full store refuses new proofs (503).
+            metrics::gauge!("mcp_warden_replay_store_capacity").set(store.capacity() as f64);
         }
         #[cfg(feature = "redis")]
         if let Some(redis) = &self.redis_replay {

@@ -74,6 +74,27 @@ fn a_repeated_token_is_verified_once() {
 }
 
 #[test]
+fn the_presented_digest_and_the_plain_token_share_one_entry() {
+    // The guard primes nothing itself: a token first seen through `verify` (an embedding
+    // application, a benchmark's warm-up) must be a hit for the guard's
+    // `verify_presented`, and the other way round.
+    let (key, cache, calls) = setup();
+    let first = token(&key, NOW + 600, "a");
+    run(cache.verify(&first, NOW)).unwrap();
+    let hit = run(cache.verify_presented(crate::token::PresentedToken::new(&first), NOW));
+    assert_eq!(hit.unwrap().subject(), Some("a"));
+    let second = token(&key, NOW + 600, "b");
+    run(cache.verify_presented(crate::token::PresentedToken::new(&second), NOW)).unwrap();
+    run(cache.verify(&second, NOW)).unwrap();
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "one verification per token"
+    );
+    assert_eq!(cache.len(), 2);
+}
+
+#[test]
 fn a_cached_token_still_expires_and_the_ttl_bounds_reuse() {
     let (key, cache, calls) = setup();
     let short = token(&key, NOW + 5, "short");
