@@ -5,9 +5,8 @@
 #![cfg(feature = "redis")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::io::Write;
+use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -18,85 +17,10 @@ use mcp_warden::dpop::{
 use mcp_warden::jose::Algorithm;
 use mcp_warden::token::PresentedToken;
 
-/// A `redis-server` child process on a loopback port, killed on drop.
-struct RedisServer {
-    child: Child,
-    port: u16,
-}
+#[path = "support/redis.rs"]
+mod redis_server;
 
-impl RedisServer {
-    fn start() -> Self {
-        Self::start_on(free_port(), &[])
-    }
-
-    fn start_on(port: u16, extra: &[&str]) -> Self {
-        let spawned = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            // For `DEBUG SLEEP`, off by default since Redis 7.
-            .args(["--enable-debug-command", "local"])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        let child = match spawned {
-            Ok(child) => child,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
-                "redis-server is not on PATH: install it (e.g. `apt-get install redis-server`); \
-                 CI installs it, and these tests need a real Redis"
-            ),
-            Err(e) => panic!("cannot start redis-server: {e}"),
-        };
-        let mut server = RedisServer { child, port };
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !server.answers() {
-            if let Some(status) = server.child.try_wait().unwrap() {
-                panic!("redis-server exited at startup ({status}); port {port}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not answer PING"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        server
-    }
-
-    /// Any RESP reply to PING (`+PONG`, or `-NOAUTH` with a password set).
-    fn answers(&self) -> bool {
-        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) else {
-            return false;
-        };
-        let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
-        let mut reply = [0u8; 1];
-        stream.write_all(b"PING\r\n").is_ok()
-            && stream.read_exact(&mut reply).is_ok()
-            && matches!(reply[0], b'+' | b'-')
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use redis_server::{RedisServer, free_port};
 
 async fn store(url: &str) -> RedisReplayStore {
     RedisReplayStore::builder(url).connect().await.unwrap()

@@ -237,7 +237,7 @@ async fn redis_down_fails_closed_with_503_then_recovers_without_a_restart() {
         "{metrics}"
     );
 
-    let _redis = RedisServer::start_on(port);
+    let _redis = RedisServer::start_on(port, &[]);
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let status = post_echo(&sidecar, caller.headers("POST", "/echo", None))

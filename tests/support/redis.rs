@@ -18,14 +18,18 @@ pub struct RedisServer {
 impl RedisServer {
     /// Starts one on a free port and waits (up to 5 s) until it answers `PING`.
     pub fn start() -> Self {
-        Self::start_on(free_port())
+        Self::start_on(free_port(), &[])
     }
 
-    /// Starts one on `port` (to bring a killed server back at the same address).
-    pub fn start_on(port: u16) -> Self {
+    /// Starts one on `port` (to bring a killed server back at the same address), with more
+    /// `redis-server` options (`--requirepass`, ...).
+    pub fn start_on(port: u16, extra: &[&str]) -> Self {
         let spawned = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
+            // For `DEBUG SLEEP` (a Redis that stalls), off by default since Redis 7.
+            .args(["--enable-debug-command", "local"])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn();
@@ -82,7 +86,7 @@ impl Drop for RedisServer {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
