@@ -9,97 +9,22 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Benchmark setup: a panic is a bug report.
 
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED, ParsedPublicKey};
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{HeaderMap, HeaderValue};
-use mcp_warden::dpop::{NormalizedUri, ProofContext, ProofSigner, ProofValidator};
+use mcp_warden::dpop::{NormalizedUri, ProofContext, ProofValidator};
 use mcp_warden::guard::{RequestParts, ResourceVerifier};
-use mcp_warden::jose::{Algorithm, AlgorithmSet, JwkSet, SigningKey, base64url_decode};
 use mcp_warden::token::PresentedToken;
-use mcp_warden::token::{
-    AccessTokenVerifier, CachingVerifier, JwtVerifier, TokenVerifier, TrustedIssuer,
-};
-use serde_json::json;
+use mcp_warden::token::{AccessTokenVerifier, CachingVerifier, TokenVerifier};
 
-const NOW: u64 = 1_764_288_000;
-const RESOURCE: &str = "https://mcp.example.com/mcp";
+#[path = "common/requests.rs"]
+mod requests;
+
+use requests::{NOW, RESOURCE, Setup, jwt_verifier, raw_key, ready, signed_parts};
+
 const POOL: usize = 4096;
-
-/// The futures under test complete without waiting (in-memory keys and replay store), so
-/// one poll with a no-op waker runs them without a runtime's overhead in the figures.
-fn ready<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    match future
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()))
-    {
-        Poll::Ready(output) => output,
-        Poll::Pending => panic!("the benchmarked future must not wait"),
-    }
-}
-
-struct Setup {
-    token: String,
-    proofs: Vec<String>,
-    issuer_key: SigningKey,
-    verifier_keys: JwkSet,
-    signer: ProofSigner,
-}
-
-fn setup() -> Setup {
-    let issuer_key = SigningKey::generate(Algorithm::ES256)
-        .unwrap()
-        .with_kid("as-1")
-        .unwrap();
-    let signer = ProofSigner::generate(Algorithm::ES256).unwrap();
-    let token = issuer_key
-        .sign_compact(
-            json!({"typ": "at+jwt", "kid": "as-1"}).as_object().unwrap(),
-            json!({
-                "iss": "https://as.example.com", "aud": RESOURCE, "sub": "agent",
-                "client_id": "agent", "scope": "tools:call", "iat": NOW, "exp": NOW + 600,
-                "jti": "token-1", "cnf": {"jkt": signer.thumbprint().as_str()}
-            })
-            .as_object()
-            .unwrap(),
-        )
-        .unwrap();
-    let proofs = (0..POOL)
-        .map(|_| {
-            signer
-                .proof("POST", RESOURCE, Some(&token), None, NOW)
-                .unwrap()
-        })
-        .collect();
-    let verifier_keys = JwkSet::from_json(
-        json!({"keys": [issuer_key.public_jwk().to_json()]})
-            .to_string()
-            .as_bytes(),
-    )
-    .unwrap();
-    Setup {
-        token,
-        proofs,
-        issuer_key,
-        verifier_keys,
-        signer,
-    }
-}
-
-fn jwt_verifier(setup: &Setup) -> JwtVerifier {
-    JwtVerifier::builder(RESOURCE)
-        .issuer(
-            TrustedIssuer::new("https://as.example.com", setup.verifier_keys.clone())
-                .algorithms(AlgorithmSet::EMPTY.with(Algorithm::ES256)),
-        )
-        .build()
-}
 
 /// Cold: every request verifies the access token too.
 fn resource_verifier(setup: &Setup) -> ResourceVerifier {
@@ -120,23 +45,6 @@ fn warm_resource_verifier(setup: &Setup) -> ResourceVerifier {
 }
 
 /// Splits a compact JWS into (signing input, signature bytes).
-fn signed_parts(compact: &str) -> (Vec<u8>, Vec<u8>) {
-    let dot = compact.rfind('.').unwrap();
-    (
-        compact.as_bytes()[..dot].to_vec(),
-        base64url_decode(&compact[dot + 1..]).unwrap(),
-    )
-}
-
-fn raw_key(key: &SigningKey) -> ParsedPublicKey {
-    let members = key.public_jwk().public_members();
-    let coordinate = |name: &str| base64url_decode(members[name].as_str().unwrap()).unwrap();
-    let mut point = vec![0x04];
-    point.extend(coordinate("x"));
-    point.extend(coordinate("y"));
-    ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point).unwrap()
-}
-
 /// Times `iters` validations over the pool of distinct proofs, with a fresh verifier (and
 /// so an empty replay store) whenever the pool is used up; rebuilding is not timed.
 fn timed_over_pool<V>(iters: u64, fresh: impl Fn() -> V, mut run: impl FnMut(&V)) -> Duration {
@@ -156,7 +64,7 @@ fn timed_over_pool<V>(iters: u64, fresh: impl Fn() -> V, mut run: impl FnMut(&V)
 }
 
 fn bench(c: &mut Criterion) {
-    let setup = setup();
+    let setup = requests::setup(POOL);
     let proof_key = raw_key(setup.signer.key());
     let token_key = raw_key(&setup.issuer_key);
     let (proof_input, proof_signature) = signed_parts(&setup.proofs[0]);

@@ -38,42 +38,24 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // A benchmark tool: a panic is the failure report.
 
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::pin;
 use std::process::ExitCode;
-use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED, ParsedPublicKey};
 use http::{HeaderMap, HeaderValue};
-use mcp_warden::dpop::{NormalizedUri, ProofContext, ProofSigner, ProofValidator};
+use mcp_warden::dpop::{NormalizedUri, ProofContext, ProofValidator};
 use mcp_warden::guard::{RequestParts, ResourceVerifier};
-use mcp_warden::jose::{Algorithm, AlgorithmSet, JwkSet, SigningKey, base64url_decode};
 use mcp_warden::token::PresentedToken;
-use mcp_warden::token::{
-    AccessTokenVerifier, CachingVerifier, JwtVerifier, TokenVerifier, TrustedIssuer,
-};
-use serde_json::json;
+use mcp_warden::token::{AccessTokenVerifier, CachingVerifier, TokenVerifier};
 
-const NOW: u64 = 1_764_288_000;
-const RESOURCE: &str = "https://mcp.example.com/mcp";
+#[path = "../benches/common/requests.rs"]
+mod requests;
+
+use requests::{NOW, RESOURCE, Setup, jwt_verifier, raw_key, ready, setup, signed_parts};
+
 /// Requests validated before the measured loop (not counted).
 const WARMUP: usize = 64;
 const USAGE: &str = "usage: callgrind <warm|cold|proof|es256|none> [requests, default 2000]";
-
-/// The futures complete without waiting (in-memory keys and replay store): one poll with a
-/// no-op waker runs them, with no runtime in the counts.
-fn ready<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    match future
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()))
-    {
-        Poll::Ready(output) => output,
-        Poll::Pending => panic!("the measured future must not wait"),
-    }
-}
 
 /// The only function callgrind counts (`--toggle-collect='*callgrind_measured*'`): runs
 /// request `index` for every index in `range`.
@@ -106,64 +88,6 @@ impl Mode {
     }
 }
 
-struct Setup {
-    token: String,
-    proofs: Vec<String>,
-    issuer_key: SigningKey,
-    verifier_keys: JwkSet,
-    signer: ProofSigner,
-}
-
-/// The same keys, token and proofs as `benches/validation.rs`.
-fn setup(count: usize) -> Setup {
-    let issuer_key = SigningKey::generate(Algorithm::ES256)
-        .unwrap()
-        .with_kid("as-1")
-        .unwrap();
-    let signer = ProofSigner::generate(Algorithm::ES256).unwrap();
-    let token = issuer_key
-        .sign_compact(
-            json!({"typ": "at+jwt", "kid": "as-1"}).as_object().unwrap(),
-            json!({
-                "iss": "https://as.example.com", "aud": RESOURCE, "sub": "agent",
-                "client_id": "agent", "scope": "tools:call", "iat": NOW, "exp": NOW + 600,
-                "jti": "token-1", "cnf": {"jkt": signer.thumbprint().as_str()}
-            })
-            .as_object()
-            .unwrap(),
-        )
-        .unwrap();
-    let proofs = (0..count)
-        .map(|_| {
-            signer
-                .proof("POST", RESOURCE, Some(&token), None, NOW)
-                .unwrap()
-        })
-        .collect();
-    let verifier_keys = JwkSet::from_json(
-        json!({"keys": [issuer_key.public_jwk().to_json()]})
-            .to_string()
-            .as_bytes(),
-    )
-    .unwrap();
-    Setup {
-        token,
-        proofs,
-        issuer_key,
-        verifier_keys,
-        signer,
-    }
-}
-
-fn jwt_verifier(setup: &Setup) -> JwtVerifier {
-    JwtVerifier::builder(RESOURCE)
-        .issuer(
-            TrustedIssuer::new("https://as.example.com", setup.verifier_keys.clone())
-                .algorithms(AlgorithmSet::EMPTY.with(Algorithm::ES256)),
-        )
-        .build()
-}
-
 fn resource_verifier(setup: &Setup, mode: Mode) -> ResourceVerifier {
     let tokens = if mode == Mode::Warm {
         let cached = CachingVerifier::new(jwt_verifier(setup));
@@ -179,24 +103,6 @@ fn resource_verifier(setup: &Setup, mode: Mode) -> ResourceVerifier {
 }
 
 /// The proof key as aws-lc-rs parses it, for the bare verify.
-fn raw_key(key: &SigningKey) -> ParsedPublicKey {
-    let members = key.public_jwk().public_members();
-    let coordinate = |name: &str| base64url_decode(members[name].as_str().unwrap()).unwrap();
-    let mut point = vec![0x04];
-    point.extend(coordinate("x"));
-    point.extend(coordinate("y"));
-    ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point).unwrap()
-}
-
-/// Splits a compact JWS into (signing input, signature bytes).
-fn signed_parts(compact: &str) -> (Vec<u8>, Vec<u8>) {
-    let dot = compact.rfind('.').unwrap();
-    (
-        compact.as_bytes()[..dot].to_vec(),
-        base64url_decode(&compact[dot + 1..]).unwrap(),
-    )
-}
-
 /// Runs the warm-up, then the measured loop over requests `WARMUP..WARMUP + n`.
 fn measure(n: usize, mut work: impl FnMut(usize)) -> f64 {
     for index in 0..WARMUP {
