@@ -29,38 +29,14 @@ use axum::routing::{any, get};
 use http::HeaderMap;
 use redis_server::RedisServer;
 use serde_json::{Value, json};
-use sidecar::{RESOURCE, Sidecar, SidecarConfig, TempDir, Upstream, http, public_url};
-use support::{AuthorizationServer, Client, now};
+use sidecar::{Caller, Sidecar, SidecarConfig, TempDir, Upstream, http, jwks};
+use support::AuthorizationServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 // ---------------------------------------------------------------------------------------
 // Shared pieces
 // ---------------------------------------------------------------------------------------
-
-/// A caller with a DPoP key and a token bound to it for [`RESOURCE`].
-struct Caller {
-    client: Client,
-    token: String,
-}
-
-impl Caller {
-    fn new(issuer: &AuthorizationServer) -> Self {
-        let client = Client::new();
-        let token = issuer.token(RESOURCE, Some(&client.jkt()), "tools:call", now());
-        Caller { client, token }
-    }
-
-    /// `Authorization` and a fresh `DPoP` proof for `method` on `path` of the resource.
-    fn headers(&self, method: &str, path: &str, nonce: Option<&str>) -> HeaderMap {
-        self.client
-            .headers(method, &public_url(path), &self.token, nonce, now())
-    }
-}
-
-fn jwks(issuer: &AuthorizationServer) -> String {
-    json!({"keys": [issuer.key.public_jwk().to_json()]}).to_string()
-}
 
 /// `/echo` reads the whole body (so that an aborted body is noticed before the answer)
 /// and answers 200; `/slow` answers after 5 s.

@@ -30,8 +30,8 @@ use futures_util::StreamExt;
 use http::{HeaderMap, StatusCode, Uri, Version};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{Value, json};
-use sidecar::{RESOURCE, Sidecar, SidecarConfig, TempDir, Upstream, http, public_url};
-use support::{AuthorizationServer, Client, now};
+use sidecar::{Caller, Sidecar, SidecarConfig, TempDir, Upstream, http, jwks};
+use support::AuthorizationServer;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
@@ -41,38 +41,16 @@ use tower::ServiceExt;
 // Shared pieces
 // ---------------------------------------------------------------------------------------
 
-/// A caller with a DPoP key and a token bound to it for [`RESOURCE`].
-struct Caller {
-    client: Client,
-    token: String,
-}
-
 impl Caller {
-    fn new(issuer: &AuthorizationServer) -> Self {
-        let client = Client::new();
-        let token = issuer.token(RESOURCE, Some(&client.jkt()), "tools:call", now());
-        Caller { client, token }
-    }
-
-    /// `Authorization` and a fresh `DPoP` proof for `method` on `path` of the resource.
-    fn headers(&self, method: &str, path: &str) -> HeaderMap {
-        self.client
-            .headers(method, &public_url(path), &self.token, None, now())
-    }
-
     /// A guarded `GET path` through `sidecar`.
     async fn get(&self, sidecar: &Sidecar, path: &str) -> reqwest::Response {
         http()
             .get(sidecar.url(path))
-            .headers(self.headers("GET", path))
+            .headers(self.headers("GET", path, None))
             .send()
             .await
             .unwrap()
     }
-}
-
-fn jwks(issuer: &AuthorizationServer) -> String {
-    json!({"keys": [issuer.key.public_jwk().to_json()]}).to_string()
 }
 
 /// What an echo upstream saw of one request.
@@ -518,7 +496,7 @@ async fn a_redirect_reaches_the_client_and_is_not_followed() {
         .unwrap();
     let response = client
         .post(sidecar.url("/moved"))
-        .headers(caller.headers("POST", "/moved"))
+        .headers(caller.headers("POST", "/moved", None))
         .body("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}")
         .send()
         .await

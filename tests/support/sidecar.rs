@@ -316,3 +316,40 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// A caller with a DPoP key and a token bound to it for [`RESOURCE`].
+pub struct Caller {
+    pub client: crate::support::Client,
+    pub token: String,
+}
+
+impl Caller {
+    /// A new key, and a `tools:call` token from `issuer` bound to it.
+    pub fn new(issuer: &crate::support::AuthorizationServer) -> Self {
+        let client = crate::support::Client::new();
+        let token = issuer.token(
+            RESOURCE,
+            Some(&client.jkt()),
+            "tools:call",
+            crate::support::now(),
+        );
+        Caller { client, token }
+    }
+
+    /// `Authorization` and a fresh `DPoP` proof for `method` on `path` of the resource,
+    /// with the server's nonce if it asked for one.
+    pub fn headers(&self, method: &str, path: &str, nonce: Option<&str>) -> http::HeaderMap {
+        self.client.headers(
+            method,
+            &public_url(path),
+            &self.token,
+            nonce,
+            crate::support::now(),
+        )
+    }
+}
+
+/// `issuer`'s public keys as a JWK Set, for `jwks_file`.
+pub fn jwks(issuer: &crate::support::AuthorizationServer) -> String {
+    serde_json::json!({"keys": [issuer.key.public_jwk().to_json()]}).to_string()
+}
