@@ -132,6 +132,14 @@ fn sidecar(file: Option<PathBuf>, no_guard: bool) -> ExitCode {
         Err(code) => return code,
     };
     mcp_warden::sidecar::init_logging(&config);
+    // Every TLS client and server in the process (listener, upstream, Redis) on aws-lc-rs,
+    // explicitly rather than by which rustls features happen to be compiled in.
+    if tokio_rustls::rustls::crypto::aws_lc_rs::default_provider()
+        .install_default()
+        .is_err()
+    {
+        tracing::debug!("a rustls crypto provider was already installed");
+    }
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(threads) = config.runtime.worker_threads() {
         builder.worker_threads(threads);

@@ -161,6 +161,7 @@ upstream.url                           + | [upstream]; url = "http://127.0.0.1:3
 guard.replay.redis_url_file            + | [guard.replay]; store = "redis"
 guard.replay.redis_url                 + | [guard.replay]; store = "redis"; redis_url = "http://redis:6379"
 guard.replay.key_prefix                + | [guard.replay]; store = "redis"; redis_url = "redis://r"; key_prefix = ""
+guard.replay.redis_ca_file             + | [guard.replay]; store = "redis"; redis_url = "redis://r"; redis_ca_file = "/ca.pem"
 guard.nonce.key_file                   + | [guard.nonce]; enabled = true
 guard.nonce.key                        + | [guard.nonce]; enabled = true; key = "AAAAAAAAAAAAAAAAAAAAAA=="
 guard.nonce.key                        + | [guard.nonce]; enabled = true; key = "not base64!"

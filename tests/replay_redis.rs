@@ -360,3 +360,86 @@ async fn builder_checks_its_fields_before_connecting() {
         }
     }
 }
+
+/// A `redis-server` that also listens with TLS (`--tls-port`) on a certificate for
+/// `localhost` that no platform trusts; returns it, the TLS port and the certificate PEM.
+fn tls_redis(dir: &std::path::Path) -> (RedisServer, u16, String) {
+    let pair = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let cert_pem = pair.cert.pem();
+    let cert = dir.join("redis.crt");
+    let key = dir.join("redis.key");
+    std::fs::write(&cert, &cert_pem).unwrap();
+    std::fs::write(&key, pair.signing_key.serialize_pem()).unwrap();
+    let tls_port = free_port();
+    let tls_port_text = tls_port.to_string();
+    let redis = RedisServer::start_on(
+        free_port(),
+        &[
+            "--tls-port",
+            &tls_port_text,
+            "--tls-cert-file",
+            cert.to_str().unwrap(),
+            "--tls-key-file",
+            key.to_str().unwrap(),
+            "--tls-auth-clients",
+            "no",
+        ],
+    );
+    (redis, tls_port, cert_pem)
+}
+
+fn temp_dir(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("mcp-warden-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rediss_with_its_ca_records_and_refuses_replays() {
+    let dir = temp_dir("rediss-ok");
+    let (_redis, tls_port, ca) = tls_redis(&dir);
+    let store = RedisReplayStore::builder(&format!("rediss://localhost:{tls_port}/"))
+        .tls_roots_pem(ca)
+        .connect()
+        .await
+        .unwrap();
+    store.ping().await.unwrap();
+    let k = key("jti-over-tls");
+    assert_eq!(store.check_and_record(k, 0, 60).await, Ok(Seen::First));
+    assert_eq!(store.check_and_record(k, 0, 60).await, Ok(Seen::Replay));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rediss_with_an_untrusted_certificate_fails_closed() {
+    let dir = temp_dir("rediss-untrusted");
+    let (_redis, tls_port, _ca) = tls_redis(&dir);
+    let url = format!("rediss://localhost:{tls_port}/");
+    // The platform's roots do not hold the self-signed certificate: no connection, so
+    // either the builder refuses or the store is built not ready and refuses every proof.
+    match RedisReplayStore::builder(&url)
+        .connect_timeout(Duration::from_secs(1))
+        .connect()
+        .await
+    {
+        Err(error) => assert!(!error.to_string().is_empty()),
+        Ok(store) => {
+            assert!(store.ping().await.is_err(), "an untrusted Redis answered");
+            assert!(store.check_and_record(key("jti"), 0, 60).await.is_err());
+        }
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn tls_roots_without_tls_are_refused() {
+    let error = RedisReplayStore::builder("redis://127.0.0.1:6379/")
+        .tls_roots_pem("-----BEGIN CERTIFICATE-----\n")
+        .connect()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, RedisReplayError::InvalidUrl { .. }),
+        "{error}"
+    );
+}

@@ -81,6 +81,7 @@ pub struct RedisReplayStoreBuilder {
     key_prefix: String,
     timeout: Duration,
     connect_timeout: Duration,
+    tls_roots_pem: Option<Vec<u8>>,
 }
 
 /// [`ReplayStore`] on Redis, shared by every replica pointing at the same Redis.
@@ -140,6 +141,7 @@ impl RedisReplayStore {
             key_prefix: Self::DEFAULT_KEY_PREFIX.into(),
             timeout: Self::DEFAULT_TIMEOUT,
             connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
+            tls_roots_pem: None,
         }
     }
 
@@ -254,6 +256,13 @@ impl RedisReplayStoreBuilder {
         self
     }
 
+    /// For a `rediss://` URL: trust these PEM certificates (a private CA) instead of the
+    /// platform's roots. The server's name is still checked against its certificate.
+    pub fn tls_roots_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls_roots_pem = Some(pem.into());
+        self
+    }
+
     /// Checks the configuration, tries one connection, and builds the store.
     ///
     /// Fails on a bad URL or prefix, a zero timeout, or a Redis that answers but refuses us
@@ -263,7 +272,18 @@ impl RedisReplayStoreBuilder {
     pub async fn connect(self) -> Result<RedisReplayStore, RedisReplayError> {
         self.check()?;
         let url = RedactedUrl::new(self.url.expose())?;
-        let client = Client::open(self.url.expose()).map_err(|e| RedisReplayError::InvalidUrl {
+        // `rediss://` is TLS on rustls, whose process-wide provider is aws-lc-rs.
+        let client = match &self.tls_roots_pem {
+            None => Client::open(self.url.expose()),
+            Some(pem) => Client::build_with_tls(
+                self.url.expose(),
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem.clone()),
+                },
+            ),
+        }
+        .map_err(|e| RedisReplayError::InvalidUrl {
             reason: url.reason(&e),
         })?;
         let reachable = match tokio::time::timeout(self.connect_timeout, probe(&client, &self))
@@ -330,6 +350,10 @@ impl RedisReplayStoreBuilder {
             zero("timeout")
         } else if self.connect_timeout.is_zero() {
             zero("connect_timeout")
+        } else if self.tls_roots_pem.is_some() && !self.url.expose().starts_with("rediss://") {
+            Err(RedisReplayError::InvalidUrl {
+                reason: "TLS roots given for a URL without TLS; use rediss://".into(),
+            })
         } else {
             Ok(())
         }

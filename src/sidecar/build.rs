@@ -272,29 +272,36 @@ async fn redis_store(config: &ReplayConfig) -> Result<Replay, ConfigError> {
     use crate::dpop::{RedisReplayError, RedisReplayStore};
 
     let url = config.redis_url()?;
-    let redis = RedisReplayStore::builder(url.expose())
+    let mut builder = RedisReplayStore::builder(url.expose())
         .key_prefix(config.key_prefix.clone())
         .timeout(config.timeout())
-        .connect_timeout(config.connect_timeout())
-        .connect()
-        .await
-        .map_err(|error| {
-            let url_field = if config.redis_url_file.is_some() {
-                "guard.replay.redis_url_file"
-            } else {
-                "guard.replay.redis_url"
-            };
-            let field = match &error {
-                RedisReplayError::InvalidKeyPrefix { .. } => "guard.replay.key_prefix",
-                RedisReplayError::ZeroTimeout {
-                    field: "connect_timeout",
-                } => "guard.replay.connect_timeout_ms",
-                RedisReplayError::ZeroTimeout { .. } => "guard.replay.timeout_ms",
-                _ => url_field,
-            };
-            // The store's errors never hold the URL's password.
-            ConfigError::new(field, error.to_string())
+        .connect_timeout(config.connect_timeout());
+    if let Some(path) = &config.redis_ca_file {
+        let pem = std::fs::read(path).map_err(|e| {
+            ConfigError::new(
+                "guard.replay.redis_ca_file",
+                format!("{}: {e}", path.display()),
+            )
         })?;
+        builder = builder.tls_roots_pem(pem);
+    }
+    let redis = builder.connect().await.map_err(|error| {
+        let url_field = if config.redis_url_file.is_some() {
+            "guard.replay.redis_url_file"
+        } else {
+            "guard.replay.redis_url"
+        };
+        let field = match &error {
+            RedisReplayError::InvalidKeyPrefix { .. } => "guard.replay.key_prefix",
+            RedisReplayError::ZeroTimeout {
+                field: "connect_timeout",
+            } => "guard.replay.connect_timeout_ms",
+            RedisReplayError::ZeroTimeout { .. } => "guard.replay.timeout_ms",
+            _ => url_field,
+        };
+        // The store's errors never hold the URL's password.
+        ConfigError::new(field, error.to_string())
+    })?;
     let redis = Arc::new(redis);
     match config.on_redis_error {
         OnRedisError::FailClosed => Ok(Replay {

@@ -167,6 +167,8 @@ pub struct ReplayConfig {
     pub redis_url: Option<Secret>,
     /// A file holding the Redis URL, read at load time.
     pub redis_url_file: Option<PathBuf>,
+    /// PEM certificates trusted for a `rediss://` URL instead of the platform's roots.
+    pub redis_ca_file: Option<PathBuf>,
     /// Prefix of the Redis keys. Default `mcp-warden:replay:`.
     pub key_prefix: String,
     /// Milliseconds one Redis command may take, waiting for a connection included.
@@ -185,6 +187,7 @@ impl Default for ReplayConfig {
             max_entries: 1_000_000,
             redis_url: None,
             redis_url_file: None,
+            redis_ca_file: None,
             key_prefix: "mcp-warden:replay:".into(),
             timeout_ms: 200,
             connect_timeout_ms: 1000,
@@ -269,6 +272,17 @@ impl ReplayConfig {
             problems.error(
                 path(REPLAY, "key_prefix"),
                 "must be 1 to 128 bytes without whitespace or control characters, e.g. \"mcp-warden:replay:\" (an empty prefix mixes proof keys with other data)",
+            );
+        }
+        if self.redis_ca_file.is_some()
+            && self
+                .redis_url
+                .as_ref()
+                .is_some_and(|url| !url.expose().starts_with("rediss://"))
+        {
+            problems.error(
+                path(REPLAY, "redis_ca_file"),
+                "only applies to TLS: the Redis URL must start with rediss://",
             );
         }
         if self.redis_url.is_some() && self.redis_url_file.is_none() {
