@@ -1017,6 +1017,7 @@ fn htu_vectors(s: &mut Suite) {
         ("htu-default-port-accepted", "https://mcp.example.com:443/mcp", accept(), "RFC 3986 §6.2.3: :443 is the https default port."),
         ("htu-scheme-host-case-accepted", "HTTPS://MCP.Example.COM/mcp", accept(), "RFC 3986 §6.2.2.1: scheme and host are case-insensitive."),
         ("htu-dot-segments-accepted", "https://mcp.example.com/a/../mcp", accept(), "RFC 3986 §6.2.2.3: /a/../mcp normalizes to /mcp."),
+        ("htu-stray-percent", "https://mcp.example.com/mcp%%66", bad_proof(), "RFC 3986 §2.1: a % must start an escape of two hex digits. Kept as text, /mcp%%66 normalizes unstably (decoding %66 to f makes a new escape %f6), so the htu is refused."),
     ];
     for (id, htu, expect, description) in table {
         s.proof_case(id, cfg(), expect, description, |_, _, c| c["htu"] = json!(htu));

@@ -1,0 +1,10 @@
+//! The audit log's "key the client claimed": read from a refused, unverified proof.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = mcp_warden::dpop::claimed_thumbprint(text);
+    }
+});
