@@ -31,8 +31,9 @@
 # target/soak/.
 #
 # Environment: SOAK_DURATION_S (600), SOAK_WARMUP_S (180), SOAK_SAMPLE_S (10),
-# SOAK_RUN_S (40), SOAK_OVERLAP_S (2), SOAK_MAX_AGE_S (75), SOAK_PROOFS (proofs per run,
-# 500000: about 12 s of signing on 2 busy cores; a run that uses them up fails),
+# SOAK_RUN_S (30), SOAK_OVERLAP_S (2), SOAK_MAX_AGE_S (60), SOAK_PROOFS (proofs per run,
+# 600000: enough for 30 s at 20k req/s, signed in about 6 s on 2 busy cores; a run that
+# uses them up fails; two runs' proofs must fit the 1,000,000-entry replay store),
 # SOAK_CONNECTIONS (16), SOAK_SCRAPE_S (0: never), SOAK_GUARD_TOML (more [guard] keys, e.g.
 # "token_cache_entries = 0"), SOAK_GUARD (on; `off` runs the proxy alone,
 # --dangerous-no-guard, with a small reused proof pool), UPSTREAM_THREADS (1),
@@ -44,10 +45,10 @@ cd "$(dirname "$0")/.."
 duration=${SOAK_DURATION_S:-600}
 warmup=${SOAK_WARMUP_S:-180}
 sample_every=${SOAK_SAMPLE_S:-10}
-run_s=${SOAK_RUN_S:-40}
+run_s=${SOAK_RUN_S:-30}
 overlap=${SOAK_OVERLAP_S:-2}
-max_age=${SOAK_MAX_AGE_S:-75}
-proofs=${SOAK_PROOFS:-500000}
+max_age=${SOAK_MAX_AGE_S:-60}
+proofs=${SOAK_PROOFS:-600000}
 guard=${SOAK_GUARD:-on}
 connections=${SOAK_CONNECTIONS:-16}
 scrape_every=${SOAK_SCRAPE_S:-0}
