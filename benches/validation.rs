@@ -13,7 +13,6 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use http::{HeaderMap, HeaderValue};
 use mcp_warden::dpop::{NormalizedUri, ProofContext, ProofValidator};
 use mcp_warden::guard::{RequestParts, ResourceVerifier};
 use mcp_warden::token::PresentedToken;
@@ -112,17 +111,7 @@ fn bench(c: &mut Criterion) {
         })
     });
 
-    let authorization = HeaderValue::from_str(&format!("DPoP {}", setup.token)).unwrap();
-    let requests: Vec<HeaderMap> = setup
-        .proofs
-        .iter()
-        .map(|proof| {
-            let mut headers = HeaderMap::new();
-            headers.insert(http::header::AUTHORIZATION, authorization.clone());
-            headers.insert("dpop", HeaderValue::from_str(proof).unwrap());
-            headers
-        })
-        .collect();
+    let requests = requests::dpop_requests(&setup);
     group.bench_function("request_token_and_proof", |b| {
         b.iter_custom(|iters| {
             let mut next = 0;

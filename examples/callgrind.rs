@@ -42,7 +42,6 @@ use std::hint::black_box;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use http::{HeaderMap, HeaderValue};
 use mcp_warden::dpop::{NormalizedUri, ProofContext, ProofValidator};
 use mcp_warden::guard::{RequestParts, ResourceVerifier};
 use mcp_warden::token::PresentedToken;
@@ -179,17 +178,7 @@ fn main() -> ExitCode {
     let seconds = match mode {
         Mode::Warm | Mode::Cold => {
             let verifier = resource_verifier(&setup, mode);
-            let authorization = HeaderValue::from_str(&format!("DPoP {}", setup.token)).unwrap();
-            let requests: Vec<HeaderMap> = setup
-                .proofs
-                .iter()
-                .map(|proof| {
-                    let mut headers = HeaderMap::new();
-                    headers.insert(http::header::AUTHORIZATION, authorization.clone());
-                    headers.insert("dpop", HeaderValue::from_str(proof).unwrap());
-                    headers
-                })
-                .collect();
+            let requests = requests::dpop_requests(&setup);
             measure(n, |index| {
                 let parts = RequestParts {
                     method: "POST",

@@ -10,6 +10,7 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED, ParsedPublicKey};
+use http::{HeaderMap, HeaderValue};
 use mcp_warden::dpop::ProofSigner;
 use mcp_warden::jose::{Algorithm, AlgorithmSet, JwkSet, SigningKey, base64url_decode};
 use mcp_warden::token::{JwtVerifier, TrustedIssuer};
@@ -106,4 +107,20 @@ pub(crate) fn raw_key(key: &SigningKey) -> ParsedPublicKey {
     point.extend(coordinate("x"));
     point.extend(coordinate("y"));
     ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point).unwrap()
+}
+
+/// One header map per proof: `Authorization: DPoP <token>` and that proof, as a client
+/// sends them.
+pub(crate) fn dpop_requests(setup: &Setup) -> Vec<HeaderMap> {
+    let authorization = HeaderValue::from_str(&format!("DPoP {}", setup.token)).unwrap();
+    setup
+        .proofs
+        .iter()
+        .map(|proof| {
+            let mut headers = HeaderMap::new();
+            headers.insert(http::header::AUTHORIZATION, authorization.clone());
+            headers.insert("dpop", HeaderValue::from_str(proof).unwrap());
+            headers
+        })
+        .collect()
 }
