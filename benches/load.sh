@@ -97,6 +97,19 @@ paced_teardown() {
     taskset -a -p -c "0-$(($(nproc) - 1))" "$upstream_pid" >/dev/null
 }
 
+# run_paced NAME GUARD_TOML LABEL SIDECAR_FLAG [loadgen options...]: one paced row.
+run_paced() {
+    local name=$1 guard=$2 label=$3 flag=$4
+    shift 4
+    paced_setup
+    start_sidecar "$name" "$guard" "$paced_extra" ${flag:+"$flag"}
+    run "$label, paced at $paced_rate req/s" "http://127.0.0.1:$sidecar_port/mcp" \
+        "http://127.0.0.1:$admin_port/readyz" --pid "$sidecar_pid" --cpu-of "redis=" \
+        "$@" --rate "$paced_rate"
+    stop "$sidecar_pid"
+    paced_teardown
+}
+
 failed=0
 rows=()
 # run LABEL URL READY_URL [loadgen options...]
@@ -236,33 +249,9 @@ for row in $rows_wanted; do
             --pid "$sidecar_pid" --cpu-of "redis=" --proofs "$proofs"
         stop "$sidecar_pid"
         ;;
-    pb)
-        paced_setup
-        start_sidecar paced-proxy "" "$paced_extra" --dangerous-no-guard
-        run "pb. proxy only, paced at $paced_rate req/s" "http://127.0.0.1:$sidecar_port/mcp" \
-            "http://127.0.0.1:$admin_port/readyz" --pid "$sidecar_pid" --cpu-of "redis=" \
-            --proofs 20000 --reuse-proofs --rate "$paced_rate"
-        stop "$sidecar_pid"
-        paced_teardown
-        ;;
-    pc)
-        paced_setup
-        start_sidecar paced-warm "" "$paced_extra"
-        run "pc. guard (warm), paced at $paced_rate req/s" "http://127.0.0.1:$sidecar_port/mcp" \
-            "http://127.0.0.1:$admin_port/readyz" --pid "$sidecar_pid" --cpu-of "redis=" \
-            --proofs "$proofs" --rate "$paced_rate"
-        stop "$sidecar_pid"
-        paced_teardown
-        ;;
-    pe)
-        paced_setup
-        start_sidecar paced-cold "token_cache_entries = 0" "$paced_extra"
-        run "pe. guard (cold), paced at $paced_rate req/s" "http://127.0.0.1:$sidecar_port/mcp" \
-            "http://127.0.0.1:$admin_port/readyz" --pid "$sidecar_pid" --cpu-of "redis=" \
-            --proofs "$proofs" --rate "$paced_rate"
-        stop "$sidecar_pid"
-        paced_teardown
-        ;;
+    pb) run_paced paced-proxy "" "pb. proxy only" --dangerous-no-guard --proofs 20000 --reuse-proofs ;;
+    pc) run_paced paced-warm "" "pc. guard (warm)" "" --proofs "$proofs" ;;
+    pe) run_paced paced-cold "token_cache_entries = 0" "pe. guard (cold)" "" --proofs "$proofs" ;;
     d)
         run_redis
         ;;
