@@ -240,9 +240,8 @@ where
 // 1. An https upstream signed by a private CA
 // ---------------------------------------------------------------------------------------
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_https_upstream_signed_by_a_private_ca_is_trusted_through_ca_file() {
-    let issuer = AuthorizationServer::new();
+/// An echo upstream over HTTP/1.1 on TLS, its certificate issued by a fresh private CA.
+async fn tls_echo_upstream() -> (Pki, Arc<Mutex<Vec<Seen>>>, RawServer) {
     let pki = private_pki();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let upstream = RawServer::start(
@@ -251,6 +250,13 @@ async fn an_https_upstream_signed_by_a_private_ca_is_trusted_through_ca_file() {
         Protocol::Http1,
     )
     .await;
+    (pki, seen, upstream)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_upstream_signed_by_a_private_ca_is_trusted_through_ca_file() {
+    let issuer = AuthorizationServer::new();
+    let (pki, seen, upstream) = tls_echo_upstream().await;
     let dir = TempDir::new("upstream-ca");
     let ca_file = dir.write("ca.pem", &pki.ca_pem);
     let sidecar = SidecarConfig::new(
@@ -279,14 +285,7 @@ async fn an_https_upstream_signed_by_a_private_ca_is_trusted_through_ca_file() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_https_upstream_signed_by_an_unknown_ca_is_a_502_and_is_never_reached() {
     let issuer = AuthorizationServer::new();
-    let pki = private_pki();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let upstream = RawServer::start(
-        echo_app(seen.clone()),
-        Some(pki.acceptor.clone()),
-        Protocol::Http1,
-    )
-    .await;
+    let (_pki, seen, upstream) = tls_echo_upstream().await;
     // No `ca_file`: only the platform's roots, which do not include the test CA.
     let sidecar = SidecarConfig::new(
         &format!("https://127.0.0.1:{}", upstream.address.port()),
