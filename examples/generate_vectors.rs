@@ -222,8 +222,8 @@ fn bad_request() -> Expect {
     refuse(&[400], &["invalid_request"])
 }
 
-/// RFC 9449 §4.3 step 1 makes "more than one proof" a proof check (401) while RFC 6750 §3.1
-/// makes a malformed request a 400: either answer is reasonable.
+/// The DPoP scheme without a proof: RFC 9449 §7.1 names `invalid_dpop_proof` (401), RFC 6750
+/// §3.1 a malformed request (400): either answer is reasonable.
 fn proof_or_request() -> Expect {
     refuse(&[400, 401], &["invalid_request", "invalid_dpop_proof"])
 }
@@ -1249,17 +1249,17 @@ fn scheme_vectors(s: &mut Suite) {
         "RFC 9449 §7.1, §4.3 step 1: the DPoP scheme without a DPoP field (400 invalid_request or 401 invalid_dpop_proof).",
         |k| vec![post(&[("authorization", &format!("DPoP {}", k.token()))], proof_or_request())]);
     s.add("scheme-two-dpop-fields", cfg(),
-        "RFC 9449 §4.3 step 1: not more than one DPoP field; here two valid proofs.",
+        "RFC 9449 §4.3 step 1, §7.1: not more than one DPoP field; here two valid proofs, an invalid proof (401 invalid_dpop_proof, as SEP-1932 requires).",
         |k| {
             let t = k.token();
-            vec![post(&[("authorization", &format!("DPoP {t}")), ("dpop", &k.proof(&t)), ("dpop", &k.proof(&t))], proof_or_request())]
+            vec![post(&[("authorization", &format!("DPoP {t}")), ("dpop", &k.proof(&t)), ("dpop", &k.proof(&t))], bad_proof())]
         });
     s.add("scheme-comma-joined-dpop", cfg(),
-        "RFC 9449 §4.3 step 1, RFC 9110 §5.3: one DPoP field holding two proofs joined by a comma is two fields.",
+        "RFC 9449 §4.3 step 1, §7.1, RFC 9110 §5.3: one DPoP field holding two proofs joined by a comma is two fields, an invalid proof (401 invalid_dpop_proof).",
         |k| {
             let t = k.token();
             let joined = format!("{}, {}", k.proof(&t), k.proof(&t));
-            vec![post(&[("authorization", &format!("DPoP {t}")), ("dpop", &joined)], proof_or_request())]
+            vec![post(&[("authorization", &format!("DPoP {t}")), ("dpop", &joined)], bad_proof())]
         });
     let accepted = [
         ("scheme-lowercase-dpop-accepted", "authorization", "dpop", "dpop ", "RFC 9110 §11.1: the auth scheme is case-insensitive; dpop is DPoP."),

@@ -412,6 +412,46 @@ async fn both_authorization_schemes_at_once_are_a_bad_request() {
     assert!(head.contains("error=\"invalid_request\""), "{head}");
 }
 
+
+// RFC 9449 §4.3 step 1: "not more than one DPoP HTTP request header field" is a check of the
+// proof, so two proofs are an invalid proof (§7.1: 401 invalid_dpop_proof), unlike two
+// `Authorization` fields (above, RFC 6750 §3.1: 400). Both proofs are valid on their own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_dpop_proofs_are_an_invalid_proof_not_a_bad_request() {
+    let harness = start(|guard| guard).await;
+    let token = harness.token("mcp");
+    let proof = || {
+        harness
+            .client
+            .signer
+            .proof("POST", &harness.url, Some(&token), None, now())
+            .unwrap()
+    };
+    let host = harness.address;
+    let (first, second) = (proof(), proof());
+    let two_fields = format!(
+        "POST /mcp HTTP/1.1\r\nhost: {host}\r\nauthorization: DPoP {token}\r\ndpop: {first}\r\ndpop: {second}\r\n"
+    );
+    let (first, second) = (proof(), proof());
+    let comma_joined = format!(
+        "POST /mcp HTTP/1.1\r\nhost: {host}\r\nauthorization: DPoP {token}\r\ndpop: {first}, {second}\r\n"
+    );
+    for head in [two_fields, comma_joined] {
+        let response = raw(harness.address, &head).await;
+        assert!(response.starts_with("HTTP/1.1 401 "), "{response}");
+        let challenge = response
+            .lines()
+            .find(|line| line.to_ascii_lowercase().starts_with("www-authenticate: dpop"))
+            .unwrap_or_else(|| panic!("no DPoP challenge in {response}"));
+        assert_eq!(
+            param(challenge, "error").as_deref(),
+            Some("invalid_dpop_proof")
+        );
+    }
+    // A single proof with the same token is accepted: what is refused is the count.
+    let alone = harness.client.headers("POST", &harness.url, &token, None, now());
+    assert_eq!(harness.post(alone, "{}").await.status(), 200);
+}
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scope_rules_apply_per_method_and_tool_on_top_of_always() {
     let harness = scoped(

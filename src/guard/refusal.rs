@@ -206,8 +206,11 @@ impl Refusal {
                 "the access token lacks a scope this operation requires",
             ),
             Refusal::Proof(error) => match error {
+                // RFC 9449 §4.3 step 1 makes "not more than one DPoP field" a check of the
+                // proof, so two proofs are an invalid proof (§7.1: 401), unlike two
+                // `Authorization` fields, a malformed request (RFC 6750 §3.1: 400).
                 ProofError::MultipleProofs => {
-                    challenge(400, Some(InvalidRequest), "more than one DPoP proof")
+                    challenge(401, Some(InvalidDpopProof), "more than one DPoP proof")
                 }
                 ProofError::NonceMissing | ProofError::NonceInvalid(_) => challenge(
                     401,
