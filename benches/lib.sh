@@ -8,7 +8,8 @@
 #
 # and the issuer key ($work/issuer.p8) and its JWK Set ($work/jwks.json) exist.
 #
-# Environment: CARGO_TARGET_DIR, UPSTREAM_THREADS (1).
+# Environment: CARGO_TARGET_DIR, UPSTREAM_THREADS (1), WARDEN_BIN (another mcp-warden binary
+# to measure instead of this checkout's, e.g. a copy of an earlier build for an A/B run).
 
 # bench_setup NAME [more cargo build arguments...]
 bench_setup() {
@@ -16,7 +17,7 @@ bench_setup() {
     shift
     local target_dir=${CARGO_TARGET_DIR:-target}
     cargo build --release --bin mcp-warden --example loadgen --example upstream "$@"
-    warden=$target_dir/release/mcp-warden
+    warden=${WARDEN_BIN:-$target_dir/release/mcp-warden}
     loadgen=$target_dir/release/examples/loadgen
     upstream=$target_dir/release/examples/upstream
     work=$(mktemp -d "${TMPDIR:-/tmp}/mcp-warden-$name.XXXXXX")

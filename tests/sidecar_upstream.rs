@@ -5,8 +5,9 @@
 //! https upstream signed by a private CA (trusted through `ca_file`, refused without it),
 //! an HTTP/2-only upstream reached with `http2_prior_knowledge`, the idle timeout between
 //! two body frames (it cuts a stalled body, and re-arms after every frame of a live one),
-//! redirects passed to the client rather than followed, and hop-by-hop response fields
-//! dropped.
+//! redirects passed to the client rather than followed, hop-by-hop response fields
+//! dropped, and the connection pool (one connection for sequential requests, none reused
+//! mid-response, closed ones replaced).
 //!
 //! Every request carries a valid DPoP-bound token and proof, so what is tested is the
 //! proxy, not the guard. Every wait is bounded.
@@ -568,4 +569,122 @@ async fn hop_by_hop_response_fields_are_not_passed_to_the_client() {
     }
     assert_eq!(headers["x-ordinary"], "kept");
     assert_eq!(response.text().await.unwrap(), "hops");
+}
+
+// ---------------------------------------------------------------------------------------
+// 5. The connection pool
+// ---------------------------------------------------------------------------------------
+
+/// `/json`: a small JSON body; `/empty`: 204 without a body; `/stall`, `/steady`: see
+/// [`streaming_app`].
+fn pool_app() -> Router {
+    streaming_app()
+        .route("/json", get(|| async { axum::Json(json!({"ok": true})) }))
+        .route("/empty", get(|| async { StatusCode::NO_CONTENT }))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sequential_requests_share_one_upstream_connection() {
+    let issuer = AuthorizationServer::new();
+    let upstream = RawServer::start(pool_app(), None, Protocol::Http1).await;
+    let sidecar = SidecarConfig::new(&format!("http://{}", upstream.address), jwks(&issuer))
+        .start()
+        .await;
+    let caller = Caller::new(&issuer);
+
+    // A connection goes back to the pool when its response body ends, with a body or
+    // without one (204), so one connection serves every request in turn.
+    for n in 0..20 {
+        let path = if n % 2 == 0 { "/json" } else { "/empty" };
+        let response = caller.get(&sidecar, path).await;
+        let status = response.status();
+        let body = response.text().await.unwrap();
+        match path {
+            "/json" => assert_eq!((status.as_u16(), body.as_str()), (200, r#"{"ok":true}"#)),
+            _ => assert_eq!((status.as_u16(), body.as_str()), (204, "")),
+        }
+    }
+    assert_eq!(upstream.accepted.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_the_client_abandons_takes_its_connection_with_it() {
+    let issuer = AuthorizationServer::new();
+    let upstream = RawServer::start(pool_app(), None, Protocol::Http1).await;
+    let sidecar = SidecarConfig::new(&format!("http://{}", upstream.address), jwks(&issuer))
+        .start()
+        .await;
+    let caller = Caller::new(&issuer);
+
+    let response = caller.get(&sidecar, "/stall").await;
+    assert_eq!(response.status(), 200);
+    let mut stream = response.bytes_stream();
+    let first = tokio::time::timeout(Duration::from_secs(3), stream.next())
+        .await
+        .expect("the first chunk arrives before the stall")
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.as_ref(), b"first\n");
+    drop(stream);
+
+    // The stalled connection is mid-response: handing it out again would queue the next
+    // request behind a body that never ends. The next request gets a connection of its own
+    // and an answer at once.
+    let response = tokio::time::timeout(Duration::from_secs(3), caller.get(&sidecar, "/json"))
+        .await
+        .expect("the next request is not stuck behind the abandoned body");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), r#"{"ok":true}"#);
+    assert_eq!(upstream.accepted.load(Ordering::SeqCst), 2);
+}
+
+/// A raw HTTP/1.1 upstream that answers the first request on each connection with a
+/// keep-alive response (no `Connection: close`) and then closes the socket: what an
+/// upstream whose keep-alive timeout has just passed does. Counts its connections.
+async fn closing_upstream() -> (SocketAddr, Arc<AtomicUsize>, JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    let accept_loop = tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buffer = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tcp.read(&mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buffer[..n]),
+                    }
+                }
+                let response = "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nok";
+                let _ = tcp.write_all(response.as_bytes()).await;
+                // Dropped here: closed without a word.
+            });
+        }
+    });
+    (address, accepted, accept_loop)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pooled_connection_the_upstream_closed_is_replaced_not_a_502() {
+    let issuer = AuthorizationServer::new();
+    let (address, accepted, accept_loop) = closing_upstream().await;
+    let sidecar = SidecarConfig::new(&format!("http://{address}"), jwks(&issuer))
+        .start()
+        .await;
+    let caller = Caller::new(&issuer);
+
+    for _ in 0..10 {
+        let response = caller.get(&sidecar, "/mcp").await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.text().await.unwrap(), "ok");
+        // Long enough for the close to reach the pooled connection's task, so that what is
+        // tested is the pool discarding a closed connection, not the race with the close.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 10);
+    accept_loop.abort();
 }

@@ -24,7 +24,7 @@ use http_body::Body;
 use http_body_util::{BodyExt, Either, Full};
 use url::Url;
 
-use super::upstream::{ClientSettings, UpstreamBody, UpstreamClient};
+use super::upstream::{ClientSettings, SendError, UpstreamBody, UpstreamClient};
 
 use crate::guard::{PeerAddr, Principal, TrustedProxy};
 use crate::jose::SigningKey;
@@ -258,26 +258,17 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
         .and_then(|value| value.parse().ok())
 }
 
-fn upstream_failure(
-    error: &hyper_util::client::legacy::Error,
-    settings: &UpstreamSettings,
-) -> Response<ProxyBody> {
-    let causes = std::iter::successors(
+fn upstream_failure(error: &SendError, settings: &UpstreamSettings) -> Response<ProxyBody> {
+    if let SendError::ConnectTimeout = error {
+        tracing::warn!(upstream = %settings.url, "upstream connect timed out");
+        return error_response(StatusCode::GATEWAY_TIMEOUT, "upstream timed out");
+    }
+    let mut causes = std::iter::successors(
         std::error::Error::source(error),
         |cause: &&(dyn std::error::Error + 'static)| cause.source(),
     );
-    let mut timed_out = false;
-    for cause in causes {
-        if cause.is::<http_body_util::LengthLimitError>() {
-            return error_response(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
-        }
-        timed_out |= cause
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|e| e.kind() == std::io::ErrorKind::TimedOut);
-    }
-    if timed_out {
-        tracing::warn!(upstream = %settings.url, "upstream connect timed out");
-        return error_response(StatusCode::GATEWAY_TIMEOUT, "upstream timed out");
+    if causes.any(|cause| cause.is::<http_body_util::LengthLimitError>()) {
+        return error_response(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
     }
     tracing::warn!(upstream = %settings.url, error = %ErrorChain(error), "upstream unreachable");
     error_response(StatusCode::BAD_GATEWAY, "upstream unavailable")
