@@ -349,40 +349,100 @@ fn set_forwarded(
     };
     let client_ip = peer.map(|peer| peer.0.ip());
     let x_forwarded_for = HeaderName::from_static("x-forwarded-for");
-    let earlier_hops = trusted
-        .then(|| headers.get(&x_forwarded_for).and_then(|v| v.to_str().ok()))
-        .flatten();
-    let ip_text = client_ip.map(ip_text);
-    let chain = ip_text.as_deref().map(|ip| match earlier_hops {
-        Some(earlier) => format!("{earlier}, {ip}"),
-        None => ip.to_owned(),
-    });
-    match chain.map(HeaderValue::try_from) {
-        Some(Ok(value)) => {
-            headers.insert(x_forwarded_for, value);
-        }
-        _ => {
-            headers.remove(x_forwarded_for);
-        }
-    }
     if trusted {
+        // A trusted proxy's chain is extended, and its `Forwarded` and `X-Forwarded-*`
+        // (which describe the client's hop) pass on unchanged.
+        let earlier = headers.get(&x_forwarded_for).and_then(|v| v.to_str().ok());
+        let chain = client_ip.map(ip_text).map(|ip| match earlier {
+            Some(earlier) => format!("{earlier}, {ip}"),
+            None => ip,
+        });
+        match chain.map(HeaderValue::try_from) {
+            Some(Ok(value)) => headers.insert(x_forwarded_for, value),
+            _ => headers.remove(x_forwarded_for),
+        };
         return;
     }
-    for name in [
-        HeaderName::from_static("x-forwarded-prefix"),
-        HeaderName::from_static("x-forwarded-host"),
-    ] {
-        headers.remove(name);
-    }
+    // `insert` replaces every inbound copy of a name; the prefix is the one not rewritten.
+    headers.remove(HeaderName::from_static("x-forwarded-prefix"));
     headers.insert(
         HeaderName::from_static("x-forwarded-proto"),
         HeaderValue::from_static(proto),
     );
-    if let Some(host) = &host {
-        headers.insert(HeaderName::from_static("x-forwarded-host"), host.clone());
+    let hop = match client_ip {
+        Some(ip) => ThisHop::for_peer(ip, proto, host),
+        None => ThisHop::new(None, proto, host),
+    };
+    match hop.x_forwarded_for {
+        Some(value) => headers.insert(x_forwarded_for, value),
+        None => headers.remove(x_forwarded_for),
+    };
+    match hop.host {
+        Some(host) => headers.insert(HeaderName::from_static("x-forwarded-host"), host),
+        None => headers.remove(HeaderName::from_static("x-forwarded-host")),
+    };
+    match hop.forwarded {
+        Some(value) => headers.insert(header::FORWARDED, value),
+        None => headers.remove(header::FORWARDED),
+    };
+}
+
+/// The values describing this hop for a client that is not a trusted proxy: they depend
+/// only on the client's address, the scheme and the `Host`, which stay the same for every
+/// request of a connection, and mostly across connections (a sidecar's clients are few).
+/// Each worker thread keeps the last set it built, so a request usually costs two
+/// reference-count increments instead of formatting and validating both fields.
+#[derive(Clone)]
+struct ThisHop {
+    ip: Option<IpAddr>,
+    proto: &'static str,
+    host: Option<HeaderValue>,
+    x_forwarded_for: Option<HeaderValue>,
+    forwarded: Option<HeaderValue>,
+}
+
+impl ThisHop {
+    fn new(ip: Option<IpAddr>, proto: &'static str, host: Option<HeaderValue>) -> ThisHop {
+        let text = ip.map(ip_text);
+        ThisHop {
+            ip,
+            proto,
+            // An address's text is always a valid field value.
+            x_forwarded_for: text.as_deref().and_then(|text| HeaderValue::try_from(text).ok()),
+            forwarded: forwarded_value(ip.zip(text.as_deref()), proto, host.as_ref()),
+            host,
+        }
     }
+
+    /// [`ThisHop::new`], from this thread's last one when it is for the same client.
+    fn for_peer(ip: IpAddr, proto: &'static str, host: Option<HeaderValue>) -> ThisHop {
+        thread_local! {
+            static LAST: std::cell::RefCell<Option<ThisHop>> = const { std::cell::RefCell::new(None) };
+        }
+        LAST.with(|last| {
+            let mut last = last.borrow_mut();
+            if let Some(hop) = last.as_ref()
+                && hop.ip == Some(ip)
+                && hop.proto == proto
+                && hop.host == host
+            {
+                return hop.clone();
+            }
+            let hop = ThisHop::new(Some(ip), proto, host);
+            *last = Some(hop.clone());
+            hop
+        })
+    }
+}
+
+/// RFC 7239 §4: `for=…;proto=…;host="…"`; `None` if the host makes it invalid.
+fn forwarded_value(
+    client: Option<(IpAddr, &str)>,
+    proto: &str,
+    host: Option<&HeaderValue>,
+) -> Option<HeaderValue> {
     let mut forwarded = String::with_capacity(96);
-    if let (Some(ip), Some(text)) = (client_ip, &ip_text) {
+    if let Some((ip, text)) = client {
         // RFC 7239 §6: IPv6 addresses are quoted and bracketed.
         let (open, close) = if ip.is_ipv6() {
             ("for=\"[", "]\";")
@@ -395,19 +455,12 @@ fn set_forwarded(
     }
     forwarded.push_str("proto=");
     forwarded.push_str(proto);
-    if let Some(host) = host.as_ref().and_then(|h| h.to_str().ok()) {
+    if let Some(host) = host.and_then(|h| h.to_str().ok()) {
         forwarded.push_str(";host=\"");
         forwarded.push_str(host);
         forwarded.push('"');
     }
-    match HeaderValue::try_from(forwarded) {
-        Ok(value) => {
-            headers.insert(header::FORWARDED, value);
-        }
-        Err(_) => {
-            headers.remove(header::FORWARDED);
-        }
-    }
+    HeaderValue::try_from(forwarded).ok()
 }
 
 /// An address as text. IPv4, by far the common case, is written digit by digit: `Display`
@@ -583,6 +636,28 @@ mod tests {
         for octet in 0..=255u8 {
             let ip = IpAddr::from([octet, 0, 255, octet]);
             assert_eq!(ip_text(ip), ip.to_string());
+        }
+    }
+
+    #[test]
+    fn this_hop_is_reused_only_for_the_same_client_scheme_and_host() {
+        let host = |h: &'static str| Some(HeaderValue::from_static(h));
+        let cases = [
+            ("10.0.0.1", "http", host("a.example"), "for=10.0.0.1;proto=http;host=\"a.example\""),
+            ("10.0.0.1", "http", host("a.example"), "for=10.0.0.1;proto=http;host=\"a.example\""),
+            ("10.0.0.2", "http", host("a.example"), "for=10.0.0.2;proto=http;host=\"a.example\""),
+            ("10.0.0.2", "https", host("a.example"), "for=10.0.0.2;proto=https;host=\"a.example\""),
+            ("10.0.0.2", "https", host("b.example"), "for=10.0.0.2;proto=https;host=\"b.example\""),
+            ("10.0.0.2", "https", None, "for=10.0.0.2;proto=https"),
+            ("::1", "https", None, "for=\"[::1]\";proto=https"),
+            ("10.0.0.1", "http", host("a.example"), "for=10.0.0.1;proto=http;host=\"a.example\""),
+        ];
+        for (ip, proto, host, forwarded) in cases {
+            let ip: IpAddr = ip.parse().unwrap();
+            let hop = ThisHop::for_peer(ip, proto, host.clone());
+            assert_eq!(hop.forwarded.unwrap(), forwarded);
+            assert_eq!(hop.x_forwarded_for.unwrap(), ip.to_string().as_str());
+            assert_eq!(hop.host, host);
         }
     }
 
