@@ -41,9 +41,17 @@ async fn upstream(gate: Gate) -> SocketAddr {
         .route(
             "/echo",
             post(|headers: http::HeaderMap| async move {
+                // Every value of a repeated field, joined, so a test can see repeats.
                 let seen: serde_json::Map<String, Value> = headers
-                    .iter()
-                    .map(|(name, value)| (name.to_string(), json!(value.to_str().unwrap_or(""))))
+                    .keys()
+                    .map(|name| {
+                        let values: Vec<&str> = headers
+                            .get_all(name)
+                            .iter()
+                            .map(|value| value.to_str().unwrap_or(""))
+                            .collect();
+                        (name.to_string(), json!(values.join(" | ")))
+                    })
                     .collect();
                 axum::Json(Value::Object(seen))
             }),
@@ -303,6 +311,47 @@ async fn identity_headers_come_from_the_token_and_never_from_the_client() {
         seen["forwarded"],
         format!("for=127.0.0.1;proto=http;host=\"{host}\"")
     );
+}
+
+// The request id ties the audit line to the upstream's logs: the caller's is kept when it
+// is short enough to log, replaced otherwise, and the upstream always sees exactly one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_ids_are_kept_when_loggable_and_set_otherwise() {
+    let issuer = AuthorizationServer::new();
+    let client = Client::new();
+    let upstream = upstream(Gate::default()).await;
+    let sidecar = start_sidecar(&issuer, upstream, "").await;
+    let url = format!("{}/echo", sidecar.base);
+    let audience = format!("{}/mcp", sidecar.base);
+    let long = "x".repeat(129);
+    let cases: [(&[&str], Option<&str>); 4] = [
+        (&["trace-1"], Some("trace-1")),
+        (&[], None),
+        (&[&long], None),
+        (&["first", "second"], Some("first")),
+    ];
+    for (sent, kept) in cases {
+        let now = now();
+        let token = issuer.token(&audience, Some(&client.jkt()), "tools:call", now);
+        let mut request = http()
+            .post(&url)
+            .headers(client.headers("POST", &url, &token, None, now));
+        for id in sent {
+            request = request.header("x-request-id", *id);
+        }
+        let response = request.send().await.unwrap();
+        let answered = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+        let seen: Value = response.json().await.unwrap();
+        let upstream_id = seen["x-request-id"].as_str().unwrap();
+        assert_eq!(upstream_id, answered, "{sent:?}");
+        match kept {
+            Some(id) => assert_eq!(upstream_id, id, "{sent:?}"),
+            None => assert!(
+                upstream_id.len() == 32 && upstream_id.bytes().all(|b| b.is_ascii_hexdigit()),
+                "{sent:?}: {upstream_id}"
+            ),
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,6 +16,7 @@ use metrics::{Counter, Histogram};
 use crate::guard::Refusal;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const DPOP: HeaderName = HeaderName::from_static("dpop");
 
 /// Wraps a service (the guard around the proxy) with accounting.
 #[derive(Debug, Clone)]
@@ -79,15 +80,21 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let handles = self.handles.clone();
-        let id = request
-            .headers()
-            .get(&REQUEST_ID)
-            .filter(|value| value.len() <= 128)
-            .cloned()
-            .unwrap_or_else(new_request_id);
-        request.headers_mut().insert(REQUEST_ID, id.clone());
+        // One lookup: keep the caller's id (if short enough to log) or set a new one; either
+        // way the request carries exactly one.
+        let id = match request.headers_mut().entry(REQUEST_ID) {
+            http::header::Entry::Occupied(mut entry) => {
+                let id = Some(entry.get())
+                    .filter(|value| value.len() <= 128)
+                    .cloned()
+                    .unwrap_or_else(new_request_id);
+                entry.insert(id.clone());
+                id
+            }
+            http::header::Entry::Vacant(entry) => entry.insert(new_request_id()).clone(),
+        };
         // A cheap reference-counted copy; parsed only if the request is refused.
-        let proof = request.headers().get("dpop").cloned();
+        let proof = request.headers().get(DPOP).cloned();
         let method = request.method().clone();
         // A reference-counted copy; the path is only read for log lines.
         let uri = request.uri().clone();

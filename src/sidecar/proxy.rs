@@ -197,23 +197,22 @@ impl ProxyInner {
     {
         let settings = &self.settings;
         let (parts, body) = request.into_parts();
-        if body
-            .size_hint()
-            .exact()
-            .or(body.size_hint().upper())
-            .is_some_and(|length| length > settings.max_body_bytes)
-            || declared_length(&parts.headers)
-                .is_some_and(|length| length > settings.max_body_bytes)
-        {
+        // hyper's body hint is exact when `Content-Length` was sent; the header itself is
+        // read only when the hint has no bound (a chunked body, or another body type).
+        let too_large = match body.size_hint().upper() {
+            Some(length) => length > settings.max_body_bytes,
+            None => declared_length(&parts.headers)
+                .is_some_and(|length| length > settings.max_body_bytes),
+        };
+        if too_large {
             return error_response(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
         }
         let Some(target) = self.client.target(&parts.uri) else {
             return error_response(StatusCode::BAD_REQUEST, "request target not forwardable");
         };
         let mut headers = parts.headers;
-        let original_host = headers.get(header::HOST).cloned();
+        let original_host = headers.remove(header::HOST);
         remove_hop_by_hop(&mut headers);
-        headers.remove(header::HOST);
         // Removing an absent name still hashes it: look first, in one pass.
         if headers
             .keys()
