@@ -5,6 +5,8 @@
 #
 #   a. the upstream directly (examples/upstream.rs, a fast MCP stand-in);
 #   b. `mcp-warden guard --dangerous-no-guard`: the proxy alone, nothing checked;
+#   b1. the same with one runtime worker thread (`[runtime] worker_threads = 1`), next to
+#       n1 (not in the default rows);
 #   n1. nginx `proxy_pass` (benches/nginx.conf.template), 1 worker process;
 #   n2. the same with 2 worker processes (the sidecar's runtime has 2 worker threads on 2
 #       cores); n1 and n2 are skipped when nginx is not installed;
@@ -25,7 +27,7 @@
 #   d. the guard, Redis replay store (a redis-server of its own on a free port; skipped
 #      when redis-server is not installed).
 #
-# a., b., n1. and n2. check nothing, so they cycle through a small pool of proofs
+# a., b., b1., n1. and n2. check nothing, so they cycle through a small pool of proofs
 # (--reuse-proofs) to receive the same bytes as the guarded rows; the guarded runs never
 # send a proof twice (a replay is refused early, which is cheaper than a valid request and
 # would flatter them).
@@ -228,6 +230,13 @@ for row in $rows_wanted; do
             --proofs 20000 --reuse-proofs
         stop "$sidecar_pid"
         ;;
+    b1)
+        start_sidecar proxy-1 "" $'[runtime]\nworker_threads = 1' --dangerous-no-guard
+        run "b1. proxy only, 1 worker thread" "http://127.0.0.1:$sidecar_port/mcp" \
+            "http://127.0.0.1:$admin_port/readyz" --pid "$sidecar_pid" --cpu-of "redis=" \
+            --proofs 20000 --reuse-proofs
+        stop "$sidecar_pid"
+        ;;
     n1 | n2)
         if command -v "$nginx" >/dev/null; then
             run_nginx "${row#n}"
@@ -256,7 +265,7 @@ for row in $rows_wanted; do
         run_redis
         ;;
     *)
-        echo "LOAD_ROWS: unknown row $row (known: a b n1 n2 c e d pb pc pe)" >&2
+        echo "LOAD_ROWS: unknown row $row (known: a b b1 n1 n2 c e d pb pc pe)" >&2
         exit 2
         ;;
     esac
