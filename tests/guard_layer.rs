@@ -412,7 +412,6 @@ async fn both_authorization_schemes_at_once_are_a_bad_request() {
     assert!(head.contains("error=\"invalid_request\""), "{head}");
 }
 
-
 // RFC 9449 §4.3 step 1: "not more than one DPoP HTTP request header field" is a check of the
 // proof, so two proofs are an invalid proof (§7.1: 401 invalid_dpop_proof), unlike two
 // `Authorization` fields (above, RFC 6750 §3.1: 400). Both proofs are valid on their own.
@@ -441,7 +440,10 @@ async fn two_dpop_proofs_are_an_invalid_proof_not_a_bad_request() {
         assert!(response.starts_with("HTTP/1.1 401 "), "{response}");
         let challenge = response
             .lines()
-            .find(|line| line.to_ascii_lowercase().starts_with("www-authenticate: dpop"))
+            .find(|line| {
+                line.to_ascii_lowercase()
+                    .starts_with("www-authenticate: dpop")
+            })
             .unwrap_or_else(|| panic!("no DPoP challenge in {response}"));
         assert_eq!(
             param(challenge, "error").as_deref(),
@@ -449,7 +451,9 @@ async fn two_dpop_proofs_are_an_invalid_proof_not_a_bad_request() {
         );
     }
     // A single proof with the same token is accepted: what is refused is the count.
-    let alone = harness.client.headers("POST", &harness.url, &token, None, now());
+    let alone = harness
+        .client
+        .headers("POST", &harness.url, &token, None, now());
     assert_eq!(harness.post(alone, "{}").await.status(), 200);
 }
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

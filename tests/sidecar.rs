@@ -340,7 +340,10 @@ async fn request_ids_are_kept_when_loggable_and_set_otherwise() {
             request = request.header("x-request-id", *id);
         }
         let response = request.send().await.unwrap();
-        let answered = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+        let answered = response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
         let seen: Value = response.json().await.unwrap();
         let upstream_id = seen["x-request-id"].as_str().unwrap();
         assert_eq!(upstream_id, answered, "{sent:?}");

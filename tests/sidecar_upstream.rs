@@ -659,7 +659,8 @@ async fn closing_upstream() -> (SocketAddr, Arc<AtomicUsize>, JoinHandle<()>) {
                         Ok(n) => head.extend_from_slice(&buffer[..n]),
                     }
                 }
-                let response = "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nok";
+                let response =
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nok";
                 let _ = tcp.write_all(response.as_bytes()).await;
                 // Dropped here: closed without a word.
             });

@@ -407,7 +407,9 @@ impl ThisHop {
             ip,
             proto,
             // An address's text is always a valid field value.
-            x_forwarded_for: text.as_deref().and_then(|text| HeaderValue::try_from(text).ok()),
+            x_forwarded_for: text
+                .as_deref()
+                .and_then(|text| HeaderValue::try_from(text).ok()),
             forwarded: forwarded_value(ip.zip(text.as_deref()), proto, host.as_ref()),
             host,
         }
@@ -642,14 +644,44 @@ mod tests {
     fn this_hop_is_reused_only_for_the_same_client_scheme_and_host() {
         let host = |h: &'static str| Some(HeaderValue::from_static(h));
         let cases = [
-            ("10.0.0.1", "http", host("a.example"), "for=10.0.0.1;proto=http;host=\"a.example\""),
-            ("10.0.0.1", "http", host("a.example"), "for=10.0.0.1;proto=http;host=\"a.example\""),
-            ("10.0.0.2", "http", host("a.example"), "for=10.0.0.2;proto=http;host=\"a.example\""),
-            ("10.0.0.2", "https", host("a.example"), "for=10.0.0.2;proto=https;host=\"a.example\""),
-            ("10.0.0.2", "https", host("b.example"), "for=10.0.0.2;proto=https;host=\"b.example\""),
+            (
+                "10.0.0.1",
+                "http",
+                host("a.example"),
+                "for=10.0.0.1;proto=http;host=\"a.example\"",
+            ),
+            (
+                "10.0.0.1",
+                "http",
+                host("a.example"),
+                "for=10.0.0.1;proto=http;host=\"a.example\"",
+            ),
+            (
+                "10.0.0.2",
+                "http",
+                host("a.example"),
+                "for=10.0.0.2;proto=http;host=\"a.example\"",
+            ),
+            (
+                "10.0.0.2",
+                "https",
+                host("a.example"),
+                "for=10.0.0.2;proto=https;host=\"a.example\"",
+            ),
+            (
+                "10.0.0.2",
+                "https",
+                host("b.example"),
+                "for=10.0.0.2;proto=https;host=\"b.example\"",
+            ),
             ("10.0.0.2", "https", None, "for=10.0.0.2;proto=https"),
             ("::1", "https", None, "for=\"[::1]\";proto=https"),
-            ("10.0.0.1", "http", host("a.example"), "for=10.0.0.1;proto=http;host=\"a.example\""),
+            (
+                "10.0.0.1",
+                "http",
+                host("a.example"),
+                "for=10.0.0.1;proto=http;host=\"a.example\"",
+            ),
         ];
         for (ip, proto, host, forwarded) in cases {
             let ip: IpAddr = ip.parse().unwrap();

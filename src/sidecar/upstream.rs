@@ -155,7 +155,10 @@ impl UpstreamClient {
             .map_err(|e| UpstreamClientError::Url(format!("{url}: {e}")))?;
         let host_header = HeaderValue::from_str(authority.as_str())
             .map_err(|e| UpstreamClientError::Url(format!("{url}: {e}")))?;
-        let connect_host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+        let connect_host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
         let tls = if scheme == Scheme::HTTPS {
             let mut config = tls_config(settings.extra_roots_pem)?;
             // RFC 7301 ALPN: h2 where the upstream offers it; h2 only with prior knowledge.
@@ -259,9 +262,7 @@ impl ClientInner {
                         .cloned()
                         .unwrap_or_else(|| PathAndQuery::from_static("/"));
                     *request.uri_mut() = Uri::from(origin_form);
-                    request
-                        .headers_mut()
-                        .insert(HOST, this.host_header.clone());
+                    request.headers_mut().insert(HOST, this.host_header.clone());
                     match sender.try_send_request(request).await {
                         Ok(response) => {
                             let release = if response.body().is_end_stream() {
@@ -280,7 +281,9 @@ impl ClientInner {
                             Some(unsent) if reused && !retried => {
                                 retried = true;
                                 request = unsent;
-                                tracing::debug!("pooled upstream connection closed; retrying on a new one");
+                                tracing::debug!(
+                                    "pooled upstream connection closed; retrying on a new one"
+                                );
                             }
                             _ => return Err(SendError::Exchange(error.into_error())),
                         },
@@ -290,7 +293,11 @@ impl ClientInner {
         }
     }
 
-    fn body(&self, response: Response<Incoming>, release: Option<Release>) -> Response<UpstreamBody> {
+    fn body(
+        &self,
+        response: Response<Incoming>,
+        release: Option<Release>,
+    ) -> Response<UpstreamBody> {
         let idle_timeout = self.idle_timeout;
         response.map(|body| UpstreamBody::new(body, idle_timeout, release))
     }
