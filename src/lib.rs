@@ -77,6 +77,7 @@ pub mod dpop;
 pub mod guard;
 pub mod jose;
 pub mod jwks;
+pub mod oauth;
 mod outbound;
 pub mod secret;
 #[cfg(feature = "sidecar")]

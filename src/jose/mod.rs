@@ -14,6 +14,7 @@ mod jwk;
 mod jwk_cache;
 mod jwk_set;
 mod jws;
+mod mint;
 mod sign;
 
 pub use alg::{Algorithm, AlgorithmSet, Curve, KeyFamily, UnsupportedAlgorithm};
@@ -23,6 +24,7 @@ pub use jwk::{PublicJwk, Thumbprint};
 pub use jwk_cache::JwkCache;
 pub use jwk_set::{JwkSet, JwkSetError, MAX_KEYS, MAX_KIDLESS_CANDIDATES};
 pub use jws::{UnverifiedJws, VerifiedJws};
+pub use mint::{JwtMinter, Lifetime, random_jti};
 pub use sign::SigningKey;
 
 /// Encodes bytes as unpadded base64url (RFC 7515 §2).
