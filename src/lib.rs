@@ -1,20 +1,30 @@
 //! # mcp-warden
 //!
-//! Secures MCP servers — OAuth 2.1 resource servers — and the agents that call them, with
-//! every access token bound to a client key by DPoP (RFC 9449), so that a stolen token is
-//! useless on its own.
+//! Secures MCP servers — OAuth 2.1 resource servers — by binding every access token to a
+//! client key with DPoP (RFC 9449), so that a stolen token is useless on its own.
 //!
-//! This release holds the validation core that every role stands on:
+//! The crate holds the validation core, the guard built on it, and the sidecar:
 //!
 //! - [`jose`]: strict JWKs (RFC 7517/7518/8037), RFC 7638 thumbprints, compact JWS
 //!   (RFC 7515) verification and signing on aws-lc-rs;
 //! - [`dpop`]: every proof check of RFC 9449 §4.3, `htu` normalization (RFC 3986 §6.2.2–3),
-//!   server nonces (§9), replay detection (§11.1), and proof signing for clients;
+//!   server nonces (§9), replay detection (§11.1, in memory or Redis), and proof signing for
+//!   clients;
 //! - [`token`]: JWT access tokens (RFC 9068) against trusted issuers' keys, and RFC 7662
-//!   introspection responses;
-//! - [`guard`]: the request check the middleware and the sidecar share, with the one table
-//!   that maps a refusal to its HTTP answer (RFC 6750 §3.1, RFC 9449 §7.1);
+//!   introspection;
+//! - [`jwks`]: issuers' keys fetched over HTTPS (RFC 8414 / OpenID discovery), cached and
+//!   refreshed;
+//! - [`guard`]: the request check the tower layer, the sidecar and the vector runner share,
+//!   with the one table that maps a refusal to its HTTP answer (RFC 6750 §3.1, RFC 9449
+//!   §7.1), and the tower layer for axum, hyper and rmcp servers;
+//! - `sidecar` (feature `sidecar`): `mcp-warden guard`, the same guard as a reverse proxy
+//!   for MCP servers in any language;
+//! - [`oauth`]: OAuth 2.0 client authentication, token and error responses, shared by the
+//!   clients of token endpoints;
 //! - [`vectors`]: the `resource-vectors/1` runner behind `mcp-warden vectors`.
+//!
+//! An agent role (obtaining tokens for a workload and signing its proofs) and an issuer role
+//! are planned on top of these modules (`docs/architecture.md`).
 //!
 //! ## Verifying a request
 //!
@@ -75,6 +85,7 @@
 pub mod clock;
 pub mod dpop;
 pub mod guard;
+pub mod issuer;
 pub mod jose;
 pub mod jwks;
 pub mod oauth;

@@ -1,0 +1,17 @@
+//! The issuer: mcp-warden's own token service, which exchanges a workload's platform-signed
+//! identity token (Kubernetes, SPIFFE, GitHub Actions, GCP, AWS, Azure) for a short-lived,
+//! DPoP-bound MCP access token (MCP SEP-1933 with SEP-1932; RFC 7523, RFC 8693, RFC 9449 §5).
+//!
+//! This module is pure — policy, assertion checks, minting — and does no I/O of its own;
+//! key sources and replay stores come in through the same traits the guard uses.
+
+mod claim_path;
+mod pattern;
+mod policy;
+
+pub use claim_path::{ClaimPath, ClaimPathError, Resolved};
+pub use pattern::{Pattern, PatternError};
+pub use policy::{
+    ClaimCondition, Decision, GrantDocument, GrantKind, IssuerFacts, Policy, PolicyDocument,
+    PolicyError, PolicyLimits, PolicyRefusal, Request, ResourceDocument, RuleDocument, Workload,
+};
