@@ -10,9 +10,13 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Secures MCP servers and the agents that call them (DPoP, RFC 9449).
+/// Secures MCP servers with DPoP-bound access tokens (RFC 9449).
+///
+/// `guard` (or `serve`) runs the guard sidecar, a reverse proxy that checks every request in
+/// front of an MCP server; `check-config` validates its configuration; `vectors` runs test
+/// vectors through the guard's validation path.
 #[derive(Debug, Parser)]
-#[command(name = "mcp-warden", version, about)]
+#[command(name = "mcp-warden", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -21,7 +25,8 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run resource-server test vectors (format `resource-vectors/1`) through the guard's
-    /// validation path. A directory stands for the `*.json` files directly in it.
+    /// validation path. A directory stands for the `*.json` files directly in it. Exits 1
+    /// when a vector fails, a file cannot be read or parsed, or no vector ran.
     Vectors {
         /// Vector files or directories.
         #[arg(required = true)]
@@ -41,7 +46,7 @@ enum Command {
         #[arg(long, hide = true)]
         dangerous_no_guard: bool,
     },
-    /// Run every role the configuration names (today: the guard).
+    /// Run the roles the configuration names. The guard is the only one: the same as `guard`.
     #[cfg(feature = "sidecar")]
     Serve {
         /// The configuration file (TOML).
@@ -87,6 +92,17 @@ fn vectors(paths: Vec<PathBuf>, explain: bool) -> ExitCode {
     };
     let report = runtime.block_on(mcp_warden::vectors::run_paths_with(&paths, detail));
     println!("{report}");
+    if report.file_errors > 0 {
+        eprintln!(
+            "error: {} path(s) could not be read or parsed (see the `ERROR` lines)",
+            report.file_errors
+        );
+    } else if report.ran() == 0 {
+        eprintln!(
+            "error: no vectors ran: the paths hold no `*.json` files, or only files without \
+             vectors"
+        );
+    }
     if report.success() {
         ExitCode::SUCCESS
     } else {

@@ -90,31 +90,117 @@ async fn an_unknown_algorithm_in_a_config_fails_the_vector() {
     }
 }
 
-#[test]
-fn the_cli_runs_the_readme_command() {
+/// Runs `mcp-warden vectors ARGS...`: (exit code, stdout, stderr).
+fn cli_vectors(args: &[&std::ffi::OsStr]) -> (Option<i32>, String, String) {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_mcp-warden"))
         .arg("vectors")
-        .arg(vector_dir())
+        .args(args)
         .output()
         .unwrap();
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    assert!(output.status.success(), "{stdout}");
+    (
+        output.status.code(),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+/// A fresh, empty directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(label: &str) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("mcp-warden-vectors-{label}-{}", std::process::id()));
+        std::fs::remove_dir_all(&dir).ok();
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        std::fs::remove_dir_all(&self.0).ok();
+    }
+}
+
+#[test]
+fn the_cli_runs_the_readme_command() {
+    let (code, stdout, stderr) = cli_vectors(&[vector_dir().as_os_str()]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
     let last = stdout.lines().last().unwrap();
     assert!(last.ends_with(" passed, 0 failed"), "{last}");
+    assert!(!last.starts_with("0 passed"), "{last}");
+}
 
-    let broken =
-        std::env::temp_dir().join(format!("mcp-warden-broken-{}.json", std::process::id()));
+#[test]
+fn the_cli_fails_when_nothing_ran() {
+    // A directory without `*.json` files: a mistyped path must not read as a pass.
+    let empty = TempDir::new("empty");
+    let (code, stdout, stderr) = cli_vectors(&[empty.0.as_os_str()]);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    let last = stdout.lines().last().unwrap();
+    assert!(last.starts_with("0 passed, 0 failed"), "{last}");
+    assert!(last.contains("no vectors ran"), "{last}");
+    assert!(stderr.contains("no vectors ran"), "{stderr}");
+
+    // A well-formed file whose `vectors` list is empty.
+    let dir = TempDir::new("no-vectors");
+    let file = dir.0.join("none.json");
+    std::fs::write(&file, br#"{"format": "resource-vectors/1", "vectors": []}"#).unwrap();
+    let (code, stdout, stderr) = cli_vectors(&[file.as_os_str()]);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(
+        stdout
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("0 passed, 0 failed")
+    );
+    assert!(stderr.contains("no vectors ran"), "{stderr}");
+}
+
+#[test]
+fn the_cli_counts_unreadable_files() {
+    let dir = TempDir::new("broken");
+    let broken = dir.0.join("broken.json");
     std::fs::write(
         &broken,
         b"{\"format\": \"resource-vectors/1\", \"vectors\": [}",
     )
     .unwrap();
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_mcp-warden"))
-        .arg("vectors")
-        .arg(&broken)
-        .output()
-        .unwrap();
-    std::fs::remove_file(&broken).ok();
-    assert_eq!(output.status.code(), Some(1));
-    assert!(String::from_utf8(output.stdout).unwrap().contains("ERROR"));
+
+    // Alone: an ERROR line, the file counted, exit 1.
+    let (code, stdout, stderr) = cli_vectors(&[broken.as_os_str()]);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("ERROR"), "{stdout}");
+    let last = stdout.lines().last().unwrap();
+    assert_eq!(last, "0 passed, 0 failed, 1 file unreadable");
+    assert!(stderr.contains("could not be read or parsed"), "{stderr}");
+
+    // Next to the real vectors, and with a path that does not exist: every vector still
+    // runs and passes, both bad paths are counted, and the run fails.
+    let missing = dir.0.join("missing.json");
+    let (code, stdout, stderr) = cli_vectors(&[
+        vector_dir().as_os_str(),
+        broken.as_os_str(),
+        missing.as_os_str(),
+    ]);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    let last = stdout.lines().last().unwrap();
+    assert!(
+        last.ends_with(" passed, 0 failed, 2 files unreadable"),
+        "{last}"
+    );
+    assert!(!last.starts_with("0 passed"), "{last}");
+    assert!(stdout.contains("cannot read"), "{stdout}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_empty_run_is_not_a_success() {
+    let report = Report::default();
+    assert!(!report.success());
+    assert_eq!(report.ran(), 0);
+    let text = r#"{"format": "resource-vectors/1", "vectors": []}"#;
+    let report = run_text(text).await;
+    assert!(!report.success(), "{report}");
 }

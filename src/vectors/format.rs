@@ -1,4 +1,4 @@
-//! The `resource-vectors/1` file format (`shared/TEST-VECTORS.md`, `test-vectors/README.md`).
+//! The `resource-vectors/1` file format, described in `test-vectors/README.md`.
 //!
 //! Unknown fields are refused everywhere, so a misspelt expectation cannot silently pass.
 

@@ -61,18 +61,38 @@ pub struct Report {
 }
 
 impl Report {
-    /// Whether everything passed and every file parsed.
+    /// Whether at least one vector ran, every vector passed and every file parsed.
+    ///
+    /// A run of nothing (an empty directory, a mistyped path that is a directory without
+    /// `*.json` files, a file with an empty `vectors` list) is not a success: it would
+    /// otherwise read as a pass.
     pub fn success(&self) -> bool {
-        self.failed == 0 && self.file_errors == 0
+        self.ran() > 0 && self.failed == 0 && self.file_errors == 0
+    }
+
+    /// How many vectors ran (passed or failed).
+    pub fn ran(&self) -> usize {
+        self.passed + self.failed
     }
 }
 
+/// The summary line starts with `N passed, N failed` (scripts and the README rely on it),
+/// then names unreadable files and a run of nothing.
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for line in &self.lines {
             writeln!(f, "{line}")?;
         }
-        write!(f, "{} passed, {} failed", self.passed, self.failed)
+        write!(f, "{} passed, {} failed", self.passed, self.failed)?;
+        match self.file_errors {
+            0 => {}
+            1 => write!(f, ", 1 file unreadable")?,
+            n => write!(f, ", {n} files unreadable")?,
+        }
+        if self.ran() == 0 && self.file_errors == 0 {
+            write!(f, " (no vectors ran: check the paths)")?;
+        }
+        Ok(())
     }
 }
 
@@ -145,7 +165,9 @@ pub enum Detail {
     Explain,
 }
 
-/// Runs every vector of every file (directories expanded, see [`expand_paths`]).
+/// Runs every vector of every file (directories expanded, see [`expand_paths`]). A path
+/// that cannot be listed or a file that cannot be read or parsed is an `ERROR` line and
+/// counts in [`Report::file_errors`]; the other files still run.
 pub async fn run_paths(paths: &[PathBuf]) -> Report {
     run_paths_with(paths, Detail::Outcome).await
 }
@@ -153,14 +175,18 @@ pub async fn run_paths(paths: &[PathBuf]) -> Report {
 /// [`run_paths`] with a chosen level of detail.
 pub async fn run_paths_with(paths: &[PathBuf], detail: Detail) -> Report {
     let mut report = Report::default();
-    let files = match expand_paths(paths) {
-        Ok(files) => files,
-        Err(e) => {
-            report.file_errors += 1;
-            report.lines.push(format!("ERROR cannot list paths: {e}"));
-            return report;
+    let mut files = Vec::new();
+    for path in paths {
+        match expand_paths(std::slice::from_ref(path)) {
+            Ok(found) => files.extend(found),
+            Err(e) => {
+                report.file_errors += 1;
+                report
+                    .lines
+                    .push(format!("ERROR {}: cannot list: {e}", path.display()));
+            }
         }
-    };
+    }
     for path in files {
         match load_file(&path) {
             Ok(file) => run_file(&file, detail, &mut report).await,
@@ -270,7 +296,7 @@ impl Observed {
             return Ok(());
         }
         let status = self.status.unwrap_or(0);
-        // TEST-VECTORS.md: a refusal always carries 400, 401 or 403.
+        // test-vectors/README.md: a refusal always carries 400, 401 or 403.
         if ![400, 401, 403].contains(&status) {
             return Err(format!("expected a 400/401/403 refusal, got {got}"));
         }
