@@ -122,6 +122,48 @@ fn the_defaults_are_the_safe_ones() {
     assert_eq!(guard.effective_authorization_servers(), [ISSUER]);
 }
 
+/// `docs/configuration.md`, `guard.authorization_servers`: empty means every issuer that is
+/// an issuer identifier — https, or http on localhost/loopback — without query or fragment.
+#[test]
+fn published_authorization_servers_default_to_the_issuer_identifiers() {
+    let mut toml = String::from("[guard]\nresource = \"https://mcp.example.com/mcp\"\n");
+    for issuer in [
+        "https://as.example.com",
+        "http://127.0.0.1:8081",
+        "http://localhost:8081/realms/dev",
+        "http://[::1]:8081",
+        "http://as.example.com",
+        "https://as.example.com/?tenant=1",
+        "https://as.example.com/#x",
+        "spiffe://example.org",
+        "not a url",
+    ] {
+        toml.push_str(&format!(
+            "[[guard.issuers]]\nissuer = \"{issuer}\"\njwks = {{ keys = [] }}\n"
+        ));
+    }
+    let config = Config::parse(&toml).unwrap();
+    assert_eq!(
+        config.guard.effective_authorization_servers(),
+        [
+            "https://as.example.com",
+            "http://127.0.0.1:8081",
+            "http://localhost:8081/realms/dev",
+            "http://[::1]:8081",
+        ]
+    );
+    // Listed explicitly, they are published as given.
+    let explicit = MINIMAL.replace(
+        "[[guard.issuers]]",
+        "authorization_servers = [\"https://login.example.com\"]\n[[guard.issuers]]",
+    );
+    let config = Config::parse(&explicit).unwrap();
+    assert_eq!(
+        config.guard.effective_authorization_servers(),
+        ["https://login.example.com"]
+    );
+}
+
 /// One case per validation rule: `FIELD [+] | TOML`, with `; ` for a line break in the
 /// TOML and `+` to put the case after [`MINIMAL`]. The errors must name FIELD.
 const CASES: &str = r#"
@@ -258,6 +300,85 @@ fn a_misspelled_key_is_an_error_naming_it() {
     assert_eq!(error.field, "gaurd");
     let error = Config::parse(&format!("{MINIMAL}jwks_url = \"https://x\"\n")).unwrap_err();
     assert!(error.field.starts_with("guard.issuers"), "{error}");
+}
+
+#[test]
+fn an_unknown_key_or_keyword_reads_cleanly() {
+    // One pair of backticks per name, none nested: `expected one of `a`, `b`, …`.
+    let error = Config::parse("[guard]\nresourse = \"https://mcp.example.com/mcp\"\n").unwrap_err();
+    assert!(
+        error
+            .problem
+            .starts_with("unknown field `resourse`, expected one of `resource`, `mode`, "),
+        "{error}"
+    );
+    assert!(!error.problem.contains("``"), "{error}");
+    assert!(!error.problem.contains("`one of"), "{error}");
+    let error = Config::parse("[guard]\nmode = \"optional\"\n").unwrap_err();
+    assert!(
+        error.problem.starts_with(
+            "unknown value `optional`, expected one of `required`, `mixed`, `bearer_only`"
+        ),
+        "{error}"
+    );
+    let error = Config::parse("[guard.replay]\nstore = \"disk\"\n").unwrap_err();
+    assert!(
+        error
+            .problem
+            .starts_with("unknown value `disk`, expected `memory` or `redis`"),
+        "{error}"
+    );
+}
+
+/// `check-config FILE` takes the file as an argument: a missing file is named as such,
+/// not as `--config`.
+#[test]
+fn check_config_names_a_missing_file_and_its_problems() {
+    let dir = TempDir::new();
+    let missing = dir.0.join("missing.toml");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_mcp-warden"))
+        .arg("check-config")
+        .arg(&missing)
+        .env_remove("MCP_WARDEN_CONFIG")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with(&format!(
+            "error: {}: cannot read the configuration file: ",
+            missing.display()
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("--config"), "{stderr}");
+
+    let typo = dir.file("typo.toml", "[guard]\nresourse = \"https://x\"\n");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_mcp-warden"))
+        .args(["check-config", &typo])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("error: guard.resourse: unknown field `resourse`, expected one of "),
+        "{stderr}"
+    );
+    assert!(
+        stderr.trim_end().ends_with(&format!("(in {typo})")),
+        "{stderr}"
+    );
+
+    let good = dir.file("warden.toml", MINIMAL);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_mcp-warden"))
+        .args(["check-config", &good])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap(),
+        format!("{good}: ok\n")
+    );
 }
 
 #[test]

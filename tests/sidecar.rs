@@ -568,3 +568,58 @@ async fn the_listener_terminates_tls_and_reloads_a_rotated_certificate() {
         "a client trusting only the old certificate must fail on a new connection"
     );
 }
+
+/// `log.format = "text"` written into a pipe (here: the sidecar cannot bind its port, so
+/// it logs the error and exits) is plain text: no ANSI colour codes, whatever `NO_COLOR`.
+#[test]
+fn text_logs_into_a_pipe_carry_no_colour_codes() {
+    let issuer = AuthorizationServer::new();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = TempDir(
+        std::env::temp_dir().join(format!("mcp-warden-colour-{}-{port}", std::process::id())),
+    );
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let jwks = dir.0.join("jwks.json");
+    std::fs::write(
+        &jwks,
+        json!({"keys": [issuer.key.public_jwk().to_json()]}).to_string(),
+    )
+    .unwrap();
+    let config = format!(
+        r#"
+[listen]
+address = "127.0.0.1:{port}"
+[admin]
+address = "127.0.0.1:{admin}"
+[guard]
+resource = "http://127.0.0.1:{port}/mcp"
+[[guard.issuers]]
+issuer = "https://as.example.com"
+jwks_file = "{jwks}"
+[log]
+format = "text"
+level = "info"
+"#,
+        admin = free_port(),
+        jwks = jwks.display()
+    );
+    let file = dir.0.join("warden.toml");
+    std::fs::write(&file, config).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_mcp-warden"))
+        .args(["guard", "--config"])
+        .arg(&file)
+        .env_remove("NO_COLOR")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    drop(taken);
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("could not start"), "{stdout}");
+    assert!(stdout.contains("ERROR"), "{stdout}");
+    assert!(!stdout.contains("\x1b["), "{stdout:?}");
+    assert!(!stderr.contains("\x1b["), "{stderr:?}");
+}

@@ -128,10 +128,12 @@ impl Config {
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
         let mut figment = Figment::new();
         if let Some(path) = path {
+            // The file may come from `--config`, `MCP_WARDEN_CONFIG` or `check-config FILE`:
+            // the error names the file, not the option.
             let text = std::fs::read_to_string(path).map_err(|error| {
                 ConfigError::new(
-                    "--config",
-                    format!("cannot read {}: {error}", path.display()),
+                    path.display().to_string(),
+                    format!("cannot read the configuration file: {error}"),
                 )
             })?;
             figment = figment.merge(Named {
@@ -249,5 +251,31 @@ fn from_figment(error: figment::Error) -> ConfigError {
             }
         })
         .unwrap_or_default();
-    ConfigError::new(field, format!("{}{source}", error.kind))
+    ConfigError::new(field, format!("{}{source}", describe(&error.kind)))
+}
+
+/// figment's wording, except for unknown fields and keywords, where it nests backticks
+/// (``expected `one of `a`, `b``` ``): those read as serde's do, `expected one of `a`, `b``.
+fn describe(kind: &figment::error::Kind) -> String {
+    use figment::error::Kind;
+    match kind {
+        Kind::UnknownField(found, expected) => {
+            format!("unknown field `{found}`, {}", expecting(expected))
+        }
+        Kind::UnknownVariant(found, expected) => {
+            format!("unknown value `{found}`, {}", expecting(expected))
+        }
+        other => other.to_string(),
+    }
+}
+
+/// `expected `a``, `expected `a` or `b``, `expected one of `a`, `b`, `c``.
+fn expecting(names: &[&str]) -> String {
+    let quoted: Vec<String> = names.iter().map(|name| format!("`{name}`")).collect();
+    match quoted.as_slice() {
+        [] => "and this table takes no fields".to_owned(),
+        [one] => format!("expected {one}"),
+        [one, two] => format!("expected {one} or {two}"),
+        all => format!("expected one of {}", all.join(", ")),
+    }
 }

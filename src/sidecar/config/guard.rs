@@ -51,8 +51,8 @@ pub struct GuardConfig {
     /// `required`, `mixed` or `bearer_only`. Default `required`.
     pub mode: GuardMode,
     /// Issuer identifiers published as `authorization_servers` (RFC 9728), so clients
-    /// know where to get tokens. Empty: the `issuer` of every `[[guard.issuers]]` that
-    /// is an https URL.
+    /// know where to get tokens: https URLs (http only on loopback) without query or
+    /// fragment. Empty: see [`GuardConfig::effective_authorization_servers`].
     pub authorization_servers: Vec<String>,
     /// The `realm` of challenges. Default none.
     pub realm: Option<String>,
@@ -309,7 +309,7 @@ impl GuardConfig {
             let (field, problem) = match error {
                 MetadataError::InvalidAuthorizationServer { index } => (
                     format!("guard.authorization_servers[{index}]"),
-                    "not an issuer identifier: an https URL without query or fragment (RFC 8414 §2)"
+                    "not an issuer identifier: an https URL (http only on loopback) without query or fragment (RFC 8414 §2)"
                         .to_owned(),
                 ),
                 MetadataError::ReservedExtra { name } => (
