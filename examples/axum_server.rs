@@ -72,10 +72,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         eprintln!("issuer keys not loaded yet ({error}); requests get 503 until they are");
     }
 
-    // Ctrl-C ends the process at once: graceful shutdown (`with_graceful_shutdown` on
-    // `tokio::signal::ctrl_c()`) needs tokio's `signal` feature, which this crate's
-    // dev-dependencies do not enable. Nothing is lost: the guard keeps no state to flush.
-    // Finish in-flight requests on Ctrl-C instead of cutting them off.
+    // Ctrl-C stops accepting connections and lets in-flight requests finish.
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

@@ -1,5 +1,5 @@
 //! Generates `test-vectors/generated.json`: a `resource-vectors/1` suite (the format of
-//! `shared/TEST-VECTORS.md`) with vectors for every check a DPoP resource server makes — JWS
+//! `test-vectors/README.md`) with vectors for every check a DPoP resource server makes — JWS
 //! structure, algorithms, the `jwk` header, `typ`, the proof claims, `htm`, `htu`, `iat`,
 //! nonces, `ath`, the `cnf.jkt` binding, replay, the access token and the `Authorization`
 //! scheme — each citing the RFC section it exercises.
@@ -108,7 +108,7 @@ const RSA1024_D: &str = "\
     emGs8I0l4PaSbem4YyWpJHHDU8DvKKBzGmgbqPXPd7Xh85rEWrbvq-qP0llNdfFJGwOSb8QO0xWtynU";
 
 // ---------------------------------------------------------------------------------------
-// The file format (`shared/TEST-VECTORS.md`); field order is the order written.
+// The file format (`test-vectors/README.md`); field order is the order written.
 
 #[derive(Serialize)]
 struct VectorFile {

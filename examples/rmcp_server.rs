@@ -11,6 +11,15 @@
 //! - `MCP_WARDEN_LISTEN` (default `127.0.0.1:8080`): where to listen; the MCP endpoint is
 //!   `http://<listen>/mcp`, so this must be a loopback address (see `docs/guard.md` for a
 //!   public `https://` deployment).
+//! - `MCP_WARDEN_NONCES` (default off): `1` requires server nonces in proofs (RFC 9449 §9).
+//!   Every response then carries a fresh `DPoP-Nonce`, and a proof without a current nonce
+//!   is refused with 401 `use_dpop_nonce`, which the client retries with the nonce. The
+//!   nonces are [`StatelessNonces`](mcp_warden::dpop::StatelessNonces) under a key generated
+//!   at start; replicas would share one key (`StatelessNonces::new`).
+//!
+//! Nothing has to be running at the issuer for the server to start: the keys are fetched
+//! once at start (a failure is printed), and token checks answer 503 with `Retry-After`
+//! until they can be fetched.
 //!
 //! An MCP client that meets the 401 reads `resource_metadata` from the `WWW-Authenticate`
 //! challenge, fetches the Protected Resource Metadata (RFC 9728) printed at start, and gets
@@ -18,6 +27,7 @@
 
 use std::sync::Arc;
 
+use mcp_warden::dpop::{ProofValidator, StatelessNonces};
 use mcp_warden::guard::{Guard, Principal, ScopePolicy};
 use mcp_warden::jwks::{JwksLocation, RemoteJwks};
 use mcp_warden::token::TrustedIssuer;
@@ -69,6 +79,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let issuer = env_or("MCP_WARDEN_ISSUER", "http://127.0.0.1:9000");
     let listen = env_or("MCP_WARDEN_LISTEN", "127.0.0.1:8080");
     let resource = format!("http://{listen}/mcp");
+    let nonces = env_switch("MCP_WARDEN_NONCES")?;
 
     let mut keys = RemoteJwks::builder(JwksLocation::Discovery {
         issuer: issuer.clone(),
@@ -78,13 +89,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         // on a network, whoever can alter the response can mint tokens.
         keys = keys.dangerous_allow_plain_http();
     }
+    let keys = Arc::new(keys.build()?);
+    let mut proofs = ProofValidator::builder();
+    if nonces {
+        // A key generated for this process; each nonce lives 300 s
+        // (`StatelessNonces::DEFAULT_LIFETIME_S`).
+        proofs = proofs.nonces(Arc::new(StatelessNonces::generate()));
+    }
     let guard = Guard::builder()
         .resource(&resource)
         .authorization_server(&issuer)
-        .trust_issuer(TrustedIssuer::with_key_source(
-            &issuer,
-            Arc::new(keys.build()?),
-        ))
+        .trust_issuer(TrustedIssuer::with_key_source(&issuer, keys.clone()))
+        .proofs(proofs.build())
         // Every tool: the guard reads the JSON-RPC body (up to 1 MiB) to see the method.
         .scopes(
             ScopePolicy::builder()
@@ -116,9 +132,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let listener = tokio::net::TcpListener::bind(&listen).await?;
     println!("MCP endpoint: {resource}");
-    // Ctrl-C ends the process at once: graceful shutdown needs tokio's `signal` feature,
-    // which this crate's dev-dependencies do not enable.
-    // Finish in-flight requests on Ctrl-C instead of cutting them off.
+    if nonces {
+        println!("server nonces: required (MCP_WARDEN_NONCES)");
+    }
+    // Fetch the keys now, so a wrong or unreachable issuer shows up at start rather than
+    // as 503s.
+    if let Err(error) = keys.load().await {
+        eprintln!("issuer keys not loaded yet ({error}); requests get 503 until they are");
+    }
+
+    // Ctrl-C stops accepting connections and lets in-flight requests finish.
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
@@ -129,6 +152,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+/// An on/off environment variable: `1`/`true`/`yes`/`on` or `0`/`false`/`no`/`off`
+/// (any case); unset or empty is off, anything else an error rather than a guess.
+fn env_switch(name: &str) -> Result<bool, String> {
+    let value = std::env::var(name).unwrap_or_default();
+    match value.trim().to_ascii_lowercase().as_str() {
+        "" | "0" | "false" | "no" | "off" => Ok(false),
+        "1" | "true" | "yes" | "on" => Ok(true),
+        _ => Err(format!("{name}={value:?}: expected 1 or 0")),
+    }
 }
 
 /// Whether `url` is `http` on a loopback host: the only place plain http is tolerated.

@@ -134,7 +134,7 @@ fn acceptable_decision(file: &str, test: &Value) -> (bool, &'static str) {
 /// `PublicJwk::from_object`, with the reason recorded.
 fn documented_key_refusal(error: &JwkError) -> Option<&'static str> {
     match error {
-        // DESIGN: 2048..=8192-bit moduli only (RFC 8725 / NIST SP 800-131A minimum).
+        // docs/threat-model.md: 2048..=8192-bit moduli only (RFC 8725 / NIST SP 800-131A minimum).
         JwkError::RsaModulusSize { .. } => Some("RSA modulus outside 2048..=8192 bits"),
         _ => None,
     }
