@@ -6,10 +6,12 @@
 //! key sources and replay stores come in through the same traits the guard uses.
 
 mod claim_path;
+mod keys;
 mod pattern;
 mod policy;
 
 pub use claim_path::{ClaimPath, ClaimPathError, Resolved};
+pub use keys::{KeyRing, KeyRingError, RetiredKey, SIGNING_ALGORITHMS};
 pub use pattern::{Pattern, PatternError};
 pub use policy::{
     ClaimCondition, Decision, GrantDocument, GrantKind, IssuerFacts, Policy, PolicyDocument,

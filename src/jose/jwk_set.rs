@@ -79,6 +79,12 @@ impl JwkSet {
         }
     }
 
+    /// A set of keys shared with other sets (an issuer publishing its active key and the
+    /// ones it replaced).
+    pub fn from_shared(keys: Vec<Arc<PublicJwk>>) -> Self {
+        JwkSet { keys, skipped: 0 }
+    }
+
     /// The usable keys.
     pub fn keys(&self) -> &[Arc<PublicJwk>] {
         &self.keys
