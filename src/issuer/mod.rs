@@ -9,6 +9,7 @@ mod claim_path;
 mod keys;
 mod pattern;
 mod policy;
+mod request;
 
 pub use claim_path::{ClaimPath, ClaimPathError, Resolved};
 pub use keys::{KeyRing, KeyRingError, RetiredKey, SIGNING_ALGORITHMS};
@@ -17,3 +18,4 @@ pub use policy::{
     ClaimCondition, Decision, GrantDocument, GrantKind, IssuerFacts, Policy, PolicyDocument,
     PolicyError, PolicyLimits, PolicyRefusal, Request, ResourceDocument, RuleDocument, Workload,
 };
+pub use request::{RequestError, RequestLimits, TokenRequest};
