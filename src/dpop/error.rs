@@ -17,7 +17,7 @@ pub enum ProofError {
     #[error("no DPoP proof")]
     Missing,
     /// More than one `DPoP` field, or one field holding several comma-joined values
-    /// (RFC 9449 §4.3 step 1: "exactly one DPoP HTTP request header field").
+    /// (RFC 9449 §4.3 step 1: "not more than one DPoP HTTP request header field").
     #[error("more than one DPoP proof")]
     MultipleProofs,
     /// The field value is not visible ASCII, so it cannot be a compact JWS.
@@ -33,7 +33,7 @@ pub enum ProofError {
     /// `typ` is not `dpop+jwt` (RFC 9449 §4.3 step 4).
     #[error("DPoP proof typ is not dpop+jwt")]
     TypMismatch,
-    /// No `jwk` header (RFC 9449 §4.2).
+    /// No `jwk` header (RFC 9449 §4.2; §4.3 step 6 verifies with it).
     #[error("DPoP proof has no jwk header")]
     JwkMissing,
     /// The `jwk` header is not an acceptable public key (RFC 9449 §4.3 step 7).
@@ -90,10 +90,10 @@ pub enum ProofError {
         /// The validator's clock.
         now: u64,
     },
-    /// The server requires a nonce and the proof has none (RFC 9449 §9).
+    /// The server requires a nonce and the proof has none (RFC 9449 §4.3 step 10, §9).
     #[error("DPoP proof has no nonce and the server requires one")]
     NonceMissing,
-    /// The proof's nonce is not one the server accepts now (RFC 9449 §9).
+    /// The proof's nonce is not one the server accepts now (RFC 9449 §4.3 step 10, §9).
     #[error("DPoP proof nonce: {0}")]
     NonceInvalid(NonceError),
     /// No `ath` although an access token is presented (RFC 9449 §4.3 step 12, §7.1).

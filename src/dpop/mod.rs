@@ -49,6 +49,7 @@ pub fn single_proof<'a>(
     let Some(first) = values.next() else {
         return Ok(None);
     };
+    // RFC 9449 §4.3 step 1: not more than one DPoP field, nor two proofs joined into one.
     if values.next().is_some() || first.contains(&b',') {
         return Err(ProofError::MultipleProofs);
     }

@@ -1,5 +1,7 @@
-//! The DPoP proof validator: every check of RFC 9449 §4.3 (steps 1–12), the resource-server
-//! rules of §7.1, server nonces (§9) and replay detection (§11.1).
+//! The DPoP proof validator: every check of RFC 9449 §4.3 (steps 2–12; step 1, one `DPoP`
+//! field, is [`single_proof`](super::single_proof), which picks the proof the validator
+//! gets), the resource-server rules of §7.1, server nonces (§9) and replay detection
+//! (§11.1). Each enforcing line is marked `RFC 9449 §4.3 step N`.
 //!
 //! Checks run cheapest first, with the signature — the only expensive step — last, and the
 //! replay store is written only after everything else passed, so a forged or stale proof
@@ -181,19 +183,20 @@ impl ProofValidator {
         context: &ProofContext<'_>,
         now: u64,
     ) -> Result<VerifiedProof, ProofError> {
-        // Steps 2 and 5: a well-formed JWS with an allowed asymmetric algorithm (size cap,
-        // segments, strict base64url and JSON, crit/b64 are checked inside).
+        // RFC 9449 §4.3 step 2: a single well-formed JWT (size cap, three segments, strict
+        // base64url and JSON, crit/b64), and RFC 9449 §4.3 step 5: an allowed asymmetric
+        // `alg`, never `none` or a MAC — both checked inside `UnverifiedJws::parse`.
         let jws = UnverifiedJws::parse(proof, self.max_proof_len, self.algorithms)?;
         let header = jws.header();
-        // Step 4: typ. RFC 7515 §4.1.9: media types compare case-insensitively and
-        // "application/" may be omitted, so both spellings are the same type.
+        // RFC 9449 §4.3 step 4: typ. RFC 7515 §4.1.9: media types compare case-insensitively
+        // and "application/" may be omitted, so both spellings are the same type.
         match header.get("typ") {
             None => return Err(ProofError::TypMissing),
             Some(Value::String(typ)) if is_dpop_typ(typ) => {}
             Some(Value::String(_)) => return Err(ProofError::TypMismatch),
             Some(_) => return Err(ProofError::WrongType { name: "typ" }),
         }
-        // Step 7 (and §4.2): a public key in `jwk`, never private material.
+        // RFC 9449 §4.3 step 7 (and §4.2): a public key in `jwk`, never private material.
         let jwk = match header.get("jwk") {
             None => return Err(ProofError::JwkMissing),
             Some(Value::Object(jwk)) => self.keys.get_or_parse(jwk)?,
@@ -201,13 +204,15 @@ impl ProofValidator {
         };
 
         let claims = jws.payload();
-        // Step 3: required claims, strictly typed.
+        // RFC 9449 §4.3 step 3: the claims §4.2 requires, strictly typed.
         let jti = required_str(claims, "jti")?;
         let htm = required_str(claims, "htm")?;
         let htu = required_str(claims, "htu")?;
         let iat = numeric_date(claims, "iat")?;
         let ath = optional_str(claims, "ath")?;
         let nonce = optional_str(claims, "nonce")?;
+        // RFC 9449 §4.2, §11.1: `jti` identifies the proof for replay detection, so it is
+        // neither empty nor longer than the store's cap.
         if jti.is_empty() {
             return Err(ProofError::JtiEmpty);
         }
@@ -217,42 +222,46 @@ impl ProofValidator {
                 max: self.max_jti_len,
             });
         }
-        // Step 8: the method, case-sensitively (RFC 9110 §9.1).
+        // RFC 9449 §4.3 step 8: the method, case-sensitively (RFC 9110 §9.1).
         if htm != context.method {
             return Err(ProofError::HtmMismatch {
                 expected: context.method.to_owned(),
             });
         }
-        // Step 9: the URI, normalized on both sides, query and fragment ignored.
+        // RFC 9449 §4.3 step 9: the URI, normalized on both sides, query and fragment
+        // ignored.
         let htu = NormalizedUri::parse(htu).map_err(ProofError::HtuInvalid)?;
         if &htu != context.uri {
             return Err(ProofError::HtuMismatch);
         }
-        // Step 11: iat within the window, past and future bounded separately.
+        // RFC 9449 §4.3 step 11: iat within the window (§11.1), past and future bounded
+        // separately.
         if iat.saturating_add(self.max_age_s) < now {
             return Err(ProofError::IatTooOld { iat, now });
         }
         if iat > now.saturating_add(self.max_future_s) {
             return Err(ProofError::IatInFuture { iat, now });
         }
-        // Step 10: the server nonce, when one is required (§9).
+        // RFC 9449 §4.3 step 10, §9: the server nonce, when the server requires one.
         if let Some(nonces) = &self.nonces {
             let nonce = nonce.ok_or(ProofError::NonceMissing)?;
             nonces.check(nonce, now).map_err(ProofError::NonceInvalid)?;
         }
-        // Step 12: bound to the presented token (ath) and to the token's key (cnf.jkt).
+        // RFC 9449 §4.3 step 12: bound to the presented token (`ath`, §4.2) ...
         if let Some(token) = context.access_token {
             let ath = ath.ok_or(ProofError::AthMissing)?;
             if !ath_matches(ath, &token) {
                 return Err(ProofError::AthMismatch);
             }
         }
+        // RFC 9449 §4.3 step 12, §6.1: ... and to the key the token is bound to (`cnf.jkt`).
         if let Some(bound) = context.bound_jkt
             && !jwk.thumbprint().matches(bound)
         {
             return Err(ProofError::KeyMismatch);
         }
-        // Step 6, last because it is the expensive one.
+        // RFC 9449 §4.3 step 6: the signature, with the `jwk` of the header; last because it
+        // is the expensive one.
         let alg = jws.alg();
         let jti = jti.to_owned();
         jws.verify(&jwk)?;
