@@ -19,11 +19,12 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use base64::Engine as _;
-use mcp_warden::jose::{Algorithm, AlgorithmSet, SigningKey, UnverifiedJws};
+use mcp_warden::jose::{Algorithm, AlgorithmSet, JsonError, SigningKey, UnverifiedJws};
 use mcp_warden::secret::Secret;
 use mcp_warden::token::{
     AccessToken, ClientAuth, IntrospectionClient, IntrospectionClientBuilder,
-    IntrospectionConfigError, IntrospectionRules, TokenError, TokenVerifier,
+    IntrospectionConfigError, IntrospectionFailure, IntrospectionRules, TokenError, TokenVerifier,
+    UnavailableCause,
 };
 use serde_json::{Value, json};
 use url::Url;
@@ -264,9 +265,10 @@ async fn redirect(State(state): State<Arc<AuthServer>>) -> Response {
         .into_response()
 }
 
-fn unavailable_reason(result: Result<AccessToken, TokenError>) -> String {
+/// Why introspection gave no usable answer; panics on any other outcome.
+fn unavailable(result: Result<AccessToken, TokenError>) -> IntrospectionFailure {
     match result {
-        Err(TokenError::Unavailable { reason }) => reason,
+        Err(TokenError::Unavailable(UnavailableCause::Introspection(failure))) => failure,
         other => panic!("expected Unavailable, got {other:?}"),
     }
 }
@@ -333,14 +335,17 @@ async fn wrong_client_secret_is_unavailable_not_a_token_refusal() {
         .client("/introspect", basic("wrong"))
         .build()
         .unwrap();
-    let reason = unavailable_reason(client.verify("bound", NOW).await);
+    let failure = unavailable(client.verify("bound", NOW).await);
+    assert_eq!(failure, IntrospectionFailure::CredentialsRefused(401));
+    // Neither the token nor the server's error body reaches the message.
+    let text = failure.to_string();
     assert!(
-        reason.contains("client credentials") && reason.contains("401"),
-        "{reason}"
+        text.contains("client credentials") && text.contains("401"),
+        "{text}"
     );
     assert!(
-        !reason.contains("bound") && !reason.contains("invalid_client"),
-        "{reason}"
+        !text.contains("bound") && !text.contains("invalid_client"),
+        "{text}"
     );
     assert_eq!(server.requests(), 1);
 }
@@ -434,8 +439,10 @@ async fn server_down_is_unavailable() {
         .dangerous_allow_plain_http()
         .build()
         .unwrap();
-    let reason = unavailable_reason(client.verify("bound", NOW).await);
-    assert!(reason.contains("connect"), "{reason}");
+    assert_eq!(
+        unavailable(client.verify("bound", NOW).await),
+        IntrospectionFailure::Connect
+    );
 }
 
 #[tokio::test]
@@ -447,13 +454,13 @@ async fn a_slow_server_times_out_quickly() {
         .build()
         .unwrap();
     let started = Instant::now();
-    let reason = unavailable_reason(client.verify("bound", NOW).await);
+    let failure = unavailable(client.verify("bound", NOW).await);
     assert!(
         started.elapsed() < Duration::from_secs(2),
         "{:?}",
         started.elapsed()
     );
-    assert!(reason.contains("timed out"), "{reason}");
+    assert_eq!(failure, IntrospectionFailure::Timeout);
 }
 
 #[tokio::test]
@@ -461,12 +468,14 @@ async fn oversized_responses_are_refused_declared_or_streamed() {
     let server = TestAs::start().await;
     for path in ["/oversized", "/endless"] {
         let client = server.client(path, basic(BASIC_SECRET)).build().unwrap();
-        let reason = unavailable_reason(client.verify("bound", NOW).await);
-        assert!(reason.contains("65536 bytes"), "{path}: {reason}");
-        assert!(
-            !reason.contains("active"),
-            "the body is not echoed: {reason}"
+        let failure = unavailable(client.verify("bound", NOW).await);
+        assert_eq!(
+            failure,
+            IntrospectionFailure::TooLarge { max: 65_536 },
+            "{path}"
         );
+        let text = failure.to_string();
+        assert!(!text.contains("active"), "the body is not echoed: {text}");
     }
     // With a larger cap the same answers are fine: the cap, not the content, refused them.
     let roomy = server
@@ -478,16 +487,19 @@ async fn oversized_responses_are_refused_declared_or_streamed() {
 #[tokio::test]
 async fn malformed_answers_fail_closed() {
     let server = TestAs::start().await;
-    for (path, needle) in [
-        ("/duplicate", "duplicate member"),
-        ("/not-json", "JSON"),
-        ("/error", "HTTP 500"),
+    for (path, expected) in [
+        (
+            "/duplicate",
+            IntrospectionFailure::Parse(JsonError::DuplicateMember),
+        ),
+        ("/not-json", IntrospectionFailure::Parse(JsonError::NotObject)),
+        ("/error", IntrospectionFailure::Status(500)),
         // Redirects are not followed: credentials are never re-sent elsewhere.
-        ("/redirect", "HTTP 307"),
+        ("/redirect", IntrospectionFailure::Status(307)),
     ] {
         let client = server.client(path, basic(BASIC_SECRET)).build().unwrap();
-        let reason = unavailable_reason(client.verify("bound", NOW).await);
-        assert!(reason.contains(needle), "{path}: {reason}");
+        let failure = unavailable(client.verify("bound", NOW).await);
+        assert_eq!(failure, expected, "{path}");
     }
     assert_eq!(server.requests(), 0);
 }
@@ -503,8 +515,10 @@ async fn a_redirected_answer_is_refused_even_when_the_client_follows_it() {
         .unwrap();
     let client = server.client("/redirect", basic(BASIC_SECRET));
     let client = client.http_client(follows).build().unwrap();
-    let reason = unavailable_reason(client.verify("bound", NOW).await);
-    assert!(reason.contains("redirect"), "{reason}");
+    assert_eq!(
+        unavailable(client.verify("bound", NOW).await),
+        IntrospectionFailure::Redirected
+    );
     assert_eq!(
         server.requests(),
         1,
@@ -553,7 +567,11 @@ async fn each_client_authentication_method_is_checked_by_the_server() {
         if accepted {
             assert_eq!(result.unwrap().bound_jkt(), Some(JKT), "{name}");
         } else {
-            assert!(unavailable_reason(result).contains("401"), "{name}");
+            assert_eq!(
+                unavailable(result),
+                IntrospectionFailure::CredentialsRefused(401),
+                "{name}"
+            );
         }
     }
 }

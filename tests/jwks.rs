@@ -19,12 +19,12 @@ use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http_body::Frame;
-use mcp_warden::jose::{Algorithm, JwkSet, SigningKey};
+use mcp_warden::jose::{Algorithm, JsonError, JwkSet, JwkSetError, SigningKey};
 use mcp_warden::jwks::{
-    JwksConfigError, JwksLocation, KeySource, KeySourceError, Refresh, RemoteJwks,
+    FetchError, JwksConfigError, JwksLocation, KeySource, KeySourceError, Refresh, RemoteJwks,
     RemoteJwksBuilder,
 };
-use mcp_warden::token::{JwtVerifier, TokenError, TrustedIssuer};
+use mcp_warden::token::{JwtVerifier, TokenError, TrustedIssuer, UnavailableCause};
 use serde_json::json;
 use url::Url;
 
@@ -237,10 +237,11 @@ fn verifier(issuer: &str, keys: &RemoteJwks) -> JwtVerifier {
         .build()
 }
 
-fn reason(result: Result<Arc<JwkSet>, KeySourceError>) -> String {
+/// The error of a key load that must fail.
+fn refused(result: Result<Arc<JwkSet>, KeySourceError>) -> KeySourceError {
     match result {
-        Err(KeySourceError::Unavailable { reason }) => reason,
-        other => panic!("expected Unavailable, got {other:?}"),
+        Err(error) => error,
+        Ok(keys) => panic!("expected a refusal, got {} keys", keys.keys().len()),
     }
 }
 
@@ -483,15 +484,24 @@ async fn issuer_down_serves_stale_keys_until_max_stale() {
     )
     .await;
     assert!(keys.current().is_none());
-    let refused = verifier
+    let answer = verifier
         .verify_async(&token(&k1, issuer), now_s())
         .await
         .unwrap_err();
+    // Whether this request fetched again or found the failure too recent to retry, the
+    // cause is the issuer's 500.
     assert!(
-        matches!(refused, TokenError::Unavailable { .. }),
-        "{refused:?}"
+        matches!(
+            &answer,
+            TokenError::Unavailable(UnavailableCause::Keys(error))
+                if error.fetch_error() == Some(&FetchError::Status(500))
+        ),
+        "{answer:?}"
     );
-    assert!(reason(keys.load().await).contains("HTTP status 500"));
+    assert_eq!(
+        refused(keys.load().await),
+        KeySourceError::Fetch(FetchError::Status(500))
+    );
 
     // The issuer comes back: the next request after the interval loads again.
     server.serve_keys(&[&k1]);
@@ -515,9 +525,9 @@ async fn slow_issuer_times_out() {
         .unwrap();
 
     let started = Instant::now();
-    let reason = reason(keys.load().await);
+    let error = refused(keys.load().await);
     assert!(started.elapsed() < Duration::from_secs(2));
-    assert!(reason.contains("timed out"), "{reason}");
+    assert_eq!(error, KeySourceError::Fetch(FetchError::Timeout));
     assert!(keys.current().is_none());
 }
 
@@ -547,30 +557,35 @@ async fn bad_responses_are_refused_and_the_old_keys_kept() {
     let k1 = key("k1");
     // Each case breaks the issuer either by a mode or by a body it serves.
     let oct_only = r#"{"keys":[{"kty":"oct","kid":"k1","k":"c2VjcmV0LXNlY3JldC1zZWNyZXQ"}]}"#;
+    let too_large = FetchError::BodyTooLarge { max: 262_144 };
     let cases = [
-        ("body over the cap", Ok(Mode::Huge), "exceeds 262144 bytes"),
+        ("body over the cap", Ok(Mode::Huge), too_large.clone()),
         (
             "chunked body over the cap",
             Ok(Mode::HugeChunked),
-            "exceeds 262144 bytes",
+            too_large,
         ),
-        ("500", Ok(Mode::Status(500)), "HTTP status 500"),
-        ("404", Ok(Mode::Status(404)), "HTTP status 404"),
+        ("500", Ok(Mode::Status(500)), FetchError::Status(500)),
+        ("404", Ok(Mode::Status(404)), FetchError::Status(404)),
         (
             "redirect not followed",
             Ok(Mode::Redirect),
-            "HTTP status 302",
+            FetchError::Status(302),
         ),
-        ("invalid JSON", Err("{\"keys\": ["), "invalid JWK Set"),
+        (
+            "invalid JSON",
+            Err("{\"keys\": ["),
+            FetchError::JwkSet(JwkSetError::Json(JsonError::Syntax)),
+        ),
         (
             "duplicate members",
             Err("{\"keys\": [], \"keys\": []}"),
-            "invalid JWK Set",
+            FetchError::JwkSet(JwkSetError::Json(JsonError::DuplicateMember)),
         ),
         (
             "only an oct key",
             Err(oct_only),
-            "no usable signature key (1 skipped)",
+            FetchError::NoUsableKeys { skipped: 1 },
         ),
     ];
     for (name, breaks, expected) in cases {
@@ -581,8 +596,11 @@ async fn bad_responses_are_refused_and_the_old_keys_kept() {
             Ok(mode) => server.set_mode(mode),
             Err(body) => server.serve_body(body),
         }
-        let reason = reason(keys.load().await);
-        assert!(reason.contains(expected), "{name}: {reason}");
+        assert_eq!(
+            refused(keys.load().await),
+            KeySourceError::Fetch(expected),
+            "{name}"
+        );
         assert_eq!(
             kids(&keys.current().unwrap()),
             ["k1"],
@@ -596,7 +614,10 @@ async fn bad_responses_are_refused_and_the_old_keys_kept() {
     // With nothing loaded, a refused document leaves no keys at all.
     server.serve_body(r#"{"keys":[{"kty":"oct","k":"c2VjcmV0LXNlY3JldC1zZWNyZXQ"}]}"#);
     let keys = server.remote().build().unwrap();
-    assert!(reason(keys.refresh(Refresh::Missing).await).contains("no usable"));
+    assert_eq!(
+        refused(keys.refresh(Refresh::Missing).await),
+        KeySourceError::Fetch(FetchError::NoUsableKeys { skipped: 1 })
+    );
     assert!(keys.current().is_none());
 }
 
@@ -743,8 +764,14 @@ async fn discovery_issuer_mismatch_is_refused_without_fallback() {
     .dangerous_allow_plain_http()
     .build()
     .unwrap();
-    let reason = reason(keys.load().await);
-    assert!(reason.contains("RFC 8414 §3.3"), "{reason}");
+    // RFC 8414 §3.3: the document names another issuer.
+    let mismatch = FetchError::IssuerMismatch {
+        expected: issuer.clone(),
+    };
+    assert_eq!(
+        refused(keys.load().await),
+        KeySourceError::Fetch(FetchError::Discovery(Box::new(mismatch.clone())))
+    );
     assert_eq!(
         server.requests_to("/tenant/.well-known/openid-configuration"),
         0
@@ -752,10 +779,22 @@ async fn discovery_issuer_mismatch_is_refused_without_fallback() {
     assert_eq!(server.hits(), 0);
 
     // Retried only after min_refetch_interval, however often it is asked.
-    let reason = self::reason(keys.refresh(Refresh::Missing).await);
-    assert!(reason.contains("RFC 8414 §3.3"), "{reason}");
-    let again = self::reason(keys.load().await);
-    assert!(again.contains("not retried yet"), "{again}");
+    assert_eq!(
+        refused(keys.refresh(Refresh::Missing).await),
+        KeySourceError::NotRetried(FetchError::Discovery(Box::new(mismatch.clone())))
+    );
+    let again = refused(keys.load().await);
+    assert_eq!(
+        again,
+        KeySourceError::Fetch(FetchError::DiscoveryDeferred(Box::new(mismatch.clone())))
+    );
+    assert_eq!(again.fetch_error().map(FetchError::root), Some(&mismatch));
+    // The messages stay readable: the rule, and that it is not retried yet.
+    let text = again.to_string();
+    assert!(
+        text.contains("RFC 8414 §3.3") && text.contains("not retried yet"),
+        "{text}"
+    );
     assert_eq!(
         server.requests_to("/.well-known/oauth-authorization-server/tenant"),
         1

@@ -13,7 +13,7 @@ use url::Url;
 use crate::jose::parse_object;
 
 use super::config::{JwksConfigError, Limits};
-use super::http::{FetchError, get_capped};
+use super::http::{FetchError, JwksUriError, get_capped};
 
 /// The RFC 8414 well-known suffix (§7.3 registration).
 const OAUTH_WELL_KNOWN: &str = "/.well-known/oauth-authorization-server";
@@ -87,16 +87,18 @@ pub(super) fn jwks_uri_of(
         }
     }
     let Some(Value::String(jwks_uri)) = document.get("jwks_uri") else {
-        return Err(FetchError::JwksUri("is missing"));
+        return Err(FetchError::JwksUri(JwksUriError::Missing));
     };
-    let url = Url::parse(jwks_uri).map_err(|_| FetchError::JwksUri("is not a URL"))?;
-    limits
-        .check_url(&url, "jwks_uri")
-        .map_err(|error| match error {
-            JwksConfigError::PlainHttp { .. } => FetchError::JwksUri("is not https"),
-            JwksConfigError::CredentialsInUrl { .. } => FetchError::JwksUri("has userinfo"),
-            _ => FetchError::JwksUri("is not an https URL"),
-        })?;
+    let url = Url::parse(jwks_uri).map_err(|_| FetchError::JwksUri(JwksUriError::NotAUrl))?;
+    limits.check_url(&url, "jwks_uri").map_err(|error| {
+        FetchError::JwksUri(match error {
+            JwksConfigError::PlainHttp { .. } => JwksUriError::PlainHttp,
+            JwksConfigError::CredentialsInUrl { .. } => JwksUriError::Userinfo,
+            // `check_url` also answers `UnsupportedScheme` and `InvalidUrl`; the other
+            // configuration errors are about durations and issuers, not URLs.
+            _ => JwksUriError::NotHttpsUrl,
+        })
+    })?;
     Ok(url)
 }
 
@@ -171,20 +173,20 @@ mod tests {
         assert_eq!(check(json!({"jwks_uri": "https://x/jwks"})), Err(mismatch));
         assert_eq!(
             check(json!({"issuer": issuer})),
-            Err(FetchError::JwksUri("is missing"))
+            Err(FetchError::JwksUri(JwksUriError::Missing))
         );
         // A jwks_uri learned from metadata is held to the same rule as a configured one.
         assert_eq!(
             check(json!({"issuer": issuer, "jwks_uri": "http://as.example.com/jwks"})),
-            Err(FetchError::JwksUri("is not https"))
+            Err(FetchError::JwksUri(JwksUriError::PlainHttp))
         );
         assert_eq!(
             check(json!({"issuer": issuer, "jwks_uri": "https://u:p@as.example.com/jwks"})),
-            Err(FetchError::JwksUri("has userinfo"))
+            Err(FetchError::JwksUri(JwksUriError::Userinfo))
         );
         assert_eq!(
             check(json!({"issuer": issuer, "jwks_uri": "file:///etc/jwks"})),
-            Err(FetchError::JwksUri("is not an https URL"))
+            Err(FetchError::JwksUri(JwksUriError::NotHttpsUrl))
         );
     }
 }

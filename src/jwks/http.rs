@@ -1,10 +1,9 @@
 //! One capped HTTP GET for a JWK Set or a metadata document, and the freshness its
 //! `Cache-Control` gives (RFC 9111 §5.2, §5.1).
 //!
-//! Failures are typed here and become [`KeySourceError::Unavailable`] reasons upstream;
-//! no variant carries response bytes, so a hostile issuer cannot write into our logs.
-//!
-//! [`KeySourceError::Unavailable`]: super::KeySourceError::Unavailable
+//! Failures are typed here ([`FetchError`]) and carried unchanged in
+//! [`KeySourceError`](super::KeySourceError); no variant carries response bytes, so a
+//! hostile issuer cannot write into our logs.
 
 use std::time::Duration;
 
@@ -18,9 +17,13 @@ use crate::jose::{JsonError, JwkSetError};
 
 use super::config::Limits;
 
-/// Why one fetch (discovery included) failed.
+/// Why one fetch of an issuer's keys (discovery included) failed.
+///
+/// Bounded: no variant holds response bytes — a status code, a cap, a count, a parse error
+/// kind, or the configured issuer, never what the issuer sent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(super) enum FetchError {
+#[non_exhaustive]
+pub enum FetchError {
     /// The exchange took longer than the configured timeout.
     #[error("timed out")]
     Timeout,
@@ -56,7 +59,8 @@ pub(super) enum FetchError {
     /// The metadata document is not a strict JSON object.
     #[error("metadata document: {0}")]
     Metadata(JsonError),
-    /// The metadata names another issuer (RFC 8414 §3.3).
+    /// The metadata names another issuer, or none (RFC 8414 §3.3: the mix-up attack). The
+    /// value found is not kept: it is the issuer's text.
     #[error("metadata issuer does not equal the configured issuer {expected:?} (RFC 8414 §3.3)")]
     IssuerMismatch {
         /// The configured issuer.
@@ -64,20 +68,50 @@ pub(super) enum FetchError {
     },
     /// The metadata has no usable `jwks_uri`.
     #[error("metadata jwks_uri {0}")]
-    JwksUri(&'static str),
+    JwksUri(JwksUriError),
     /// Discovery failed.
     #[error("discovery: {0}")]
     Discovery(Box<FetchError>),
     /// Discovery failed recently (for this reason) and is not retried before
     /// `min_refetch_interval` has passed.
     #[error("discovery failed recently, not retried yet: {0}")]
-    DiscoveryDeferred(String),
+    DiscoveryDeferred(Box<FetchError>),
     /// The task running the fetch ended without a result (runtime shutting down).
     #[error("fetch aborted")]
     Aborted,
 }
 
+/// What is wrong with the `jwks_uri` of an issuer's metadata (RFC 8414 §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum JwksUriError {
+    /// Absent, or not a string.
+    #[error("is missing")]
+    Missing,
+    /// Not a URL.
+    #[error("is not a URL")]
+    NotAUrl,
+    /// Plain http where https is required.
+    #[error("is not https")]
+    PlainHttp,
+    /// Carries a user name or password.
+    #[error("has userinfo")]
+    Userinfo,
+    /// Another scheme, or no host.
+    #[error("is not an https URL")]
+    NotHttpsUrl,
+}
+
 impl FetchError {
+    /// The failure at the root of a discovery wrapper ([`FetchError::Discovery`],
+    /// [`FetchError::DiscoveryDeferred`]); `self` for any other variant.
+    pub fn root(&self) -> &FetchError {
+        match self {
+            FetchError::Discovery(inner) | FetchError::DiscoveryDeferred(inner) => inner.root(),
+            other => other,
+        }
+    }
+
     fn from_reqwest(error: &reqwest::Error) -> Self {
         if error.is_timeout() {
             FetchError::Timeout

@@ -18,6 +18,7 @@ mod http;
 mod remote;
 
 pub use config::{JwksConfigError, JwksLocation, RemoteJwksBuilder};
+pub use http::{FetchError, JwksUriError};
 pub use remote::{JwksStats, RemoteJwks};
 
 /// Why keys are being requested.
@@ -29,16 +30,34 @@ pub enum Refresh<'a> {
     UnknownKid(&'a str),
 }
 
-/// Keys could not be loaded.
+/// Keys could not be loaded, and no usable copy is left. Token verification fails closed
+/// on any of these (`503`, reason `token_unavailable`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum KeySourceError {
-    /// The issuer's keys could not be fetched or parsed and no usable copy is left.
-    #[error("issuer keys unavailable: {reason}")]
-    Unavailable {
-        /// What failed (no token data).
-        reason: String,
-    },
+    /// The fetch failed (or, when another caller's fetch was awaited, the last one did).
+    #[error("issuer keys unavailable: {0}")]
+    Fetch(FetchError),
+    /// The last fetch failed less than `min_refetch_interval` ago, so it is not retried
+    /// yet: an unreachable issuer is not asked once per request.
+    #[error("issuer keys unavailable: {0} (not retried within min_refetch_interval)")]
+    NotRetried(FetchError),
+    /// The keys are past their lifetime plus `max_stale`, and no fetch has failed since.
+    #[error("issuer keys unavailable: keys expired")]
+    Expired,
+    /// No keys have been loaded yet.
+    #[error("issuer keys unavailable: no keys loaded")]
+    NotLoaded,
+}
+
+impl KeySourceError {
+    /// The fetch failure behind this error, if one is.
+    pub fn fetch_error(&self) -> Option<&FetchError> {
+        match self {
+            KeySourceError::Fetch(error) | KeySourceError::NotRetried(error) => Some(error),
+            KeySourceError::Expired | KeySourceError::NotLoaded => None,
+        }
+    }
 }
 
 /// The future of a key load.

@@ -66,11 +66,11 @@ struct State {
     /// The `jwks_uri` learned by discovery, once it succeeded.
     discovered: Option<Url>,
     /// When discovery last failed, and why.
-    discovery_failure: Option<(Instant, String)>,
+    discovery_failure: Option<(Instant, FetchError)>,
     /// When the last fetch attempt started, successful or not.
     last_attempt: Option<Instant>,
     /// Why the last attempt failed; `None` if it succeeded.
-    last_failure: Option<String>,
+    last_failure: Option<FetchError>,
     /// Attempts finished: a waiter that sees this change knows a fetch ran meanwhile.
     completed: u64,
     fetching: bool,
@@ -144,15 +144,12 @@ impl RemoteJwks {
                 drop(guard);
                 return match (&state.last_failure, &state.keys) {
                     (None, Some(loaded)) => Ok(loaded.set.clone()),
-                    (Some(reason), _) => Err(unavailable(reason)),
-                    (None, None) => Err(unavailable("no keys loaded")),
+                    (Some(error), _) => Err(KeySourceError::Fetch(error.clone())),
+                    (None, None) => Err(KeySourceError::NotLoaded),
                 };
             }
         }
-        self.inner
-            .fetch(guard)
-            .await
-            .map_err(|error| unavailable(&error.to_string()))
+        self.inner.fetch(guard).await.map_err(KeySourceError::Fetch)
     }
 
     /// Counters and the age of the keys being served.
@@ -190,10 +187,8 @@ impl RemoteJwks {
             }
             // An unreachable issuer is asked at most once per interval by traffic, however
             // many requests arrive with no keys to check them against.
-            if let Some(reason) = inner.failed_recently(&state, now) {
-                return Err(unavailable(&format!(
-                    "{reason} (not retried within min_refetch_interval)"
-                )));
+            if let Some(error) = inner.failed_recently(&state, now) {
+                return Err(KeySourceError::NotRetried(error.clone()));
             }
         }
         let outcome = inner.fetch(guard).await;
@@ -301,19 +296,18 @@ impl Inner {
         state: &State,
         now: Instant,
     ) -> Result<Arc<JwkSet>, KeySourceError> {
-        self.usable(state, now).ok_or_else(|| {
-            unavailable(match (&state.last_failure, &state.keys) {
-                (Some(reason), _) => reason,
-                (None, Some(_)) => "keys expired",
-                (None, None) => "no keys loaded",
+        self.usable(state, now)
+            .ok_or_else(|| match (&state.last_failure, &state.keys) {
+                (Some(error), _) => KeySourceError::Fetch(error.clone()),
+                (None, Some(_)) => KeySourceError::Expired,
+                (None, None) => KeySourceError::NotLoaded,
             })
-        })
     }
 
     /// Why the last attempt failed, if it did and started within `min_refetch_interval`.
-    fn failed_recently<'s>(&self, state: &'s State, now: Instant) -> Option<&'s str> {
-        let reason = state.last_failure.as_deref()?;
-        within(state.last_attempt, now, self.limits.min_refetch_interval).then_some(reason)
+    fn failed_recently<'s>(&self, state: &'s State, now: Instant) -> Option<&'s FetchError> {
+        let error = state.last_failure.as_ref()?;
+        within(state.last_attempt, now, self.limits.min_refetch_interval).then_some(error)
     }
 
     /// Whether the keys are past the refresh-ahead point and a background fetch may run.
@@ -405,7 +399,7 @@ impl Inner {
                     keeping_previous_keys = state.keys.is_some(),
                     "JWK Set fetch failed"
                 );
-                state.last_failure = Some(error.to_string());
+                state.last_failure = Some(error.clone());
                 state.failures += 1;
                 Err(error)
             }
@@ -440,10 +434,10 @@ impl Inner {
     /// Discovery runs until it succeeds once; a failure is retried only after
     /// `min_refetch_interval`, even by [`RemoteJwks::load`].
     async fn discover(&self, issuer: &str, url: &Url, now: Instant) -> Result<Url, FetchError> {
-        if let Some((at, reason)) = &self.state().discovery_failure
+        if let Some((at, error)) = &self.state().discovery_failure
             && within(Some(*at), now, self.limits.min_refetch_interval)
         {
-            return Err(FetchError::DiscoveryDeferred(reason.clone()));
+            return Err(FetchError::DiscoveryDeferred(Box::new(error.clone())));
         }
         let result = discovery::discover(&self.client, issuer, url, &self.limits).await;
         let mut state = self.state();
@@ -457,7 +451,7 @@ impl Inner {
                 state.discovered = Some(jwks_uri.clone());
                 state.discovery_failure = None;
             }
-            Err(error) => state.discovery_failure = Some((now, error.to_string())),
+            Err(error) => state.discovery_failure = Some((now, error.clone())),
         }
         result.map_err(|error| match error {
             FetchError::DiscoveryDeferred(_) => error,
@@ -502,10 +496,4 @@ impl Drop for ClearOnDrop {
 /// Whether `at` lies less than `interval` before `now`.
 fn within(at: Option<Instant>, now: Instant, interval: Duration) -> bool {
     at.is_some_and(|at| now.saturating_duration_since(at) < interval)
-}
-
-fn unavailable(reason: &str) -> KeySourceError {
-    KeySourceError::Unavailable {
-        reason: reason.to_owned(),
-    }
 }

@@ -1,6 +1,7 @@
 //! The refusals of access-token verification.
 
-use crate::jose::JwsError;
+use crate::jose::{JsonError, JwsError, SignError};
+use crate::jwks::KeySourceError;
 
 /// An access token was refused.
 ///
@@ -77,9 +78,61 @@ pub enum TokenError {
     #[error("introspected token_type is not DPoP")]
     TokenTypeNotDpop,
     /// The introspection endpoint or key source could not answer; refused (fail closed).
-    #[error("token verification unavailable: {reason}")]
-    Unavailable {
-        /// What failed, without token data.
-        reason: String,
+    #[error("token verification unavailable: {0}")]
+    Unavailable(#[from] UnavailableCause),
+}
+
+/// Why a token could not be verified at all — a dependency failed, not the token. Bounded
+/// and free of token data and of what the remote side sent (a status code, a cap, a parse
+/// error kind).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UnavailableCause {
+    /// The issuer's keys could not be loaded.
+    #[error(transparent)]
+    Keys(#[from] KeySourceError),
+    /// The introspection endpoint gave no usable answer (RFC 7662 §2.2).
+    #[error(transparent)]
+    Introspection(#[from] IntrospectionFailure),
+}
+
+/// Why an RFC 7662 introspection request gave no usable answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum IntrospectionFailure {
+    /// No answer within the configured timeout.
+    #[error("introspection request timed out")]
+    Timeout,
+    /// No connection could be made.
+    #[error("could not connect to the introspection endpoint")]
+    Connect,
+    /// Any other transport failure.
+    #[error("introspection request failed")]
+    Transport,
+    /// The answer came from another URL than the endpoint (a caller-provided client
+    /// followed a redirect).
+    #[error("introspection response came from a redirect")]
+    Redirected,
+    /// `401` or `403`: the endpoint refused our own client credentials — a configuration
+    /// problem, not the token's.
+    #[error("introspection endpoint refused our client credentials (HTTP {0})")]
+    CredentialsRefused(u16),
+    /// Any other status than `200 OK`.
+    #[error("introspection endpoint answered HTTP {0}")]
+    Status(u16),
+    /// The body is over the configured cap.
+    #[error("introspection response over {max} bytes")]
+    TooLarge {
+        /// The cap.
+        max: usize,
     },
+    /// The body is not one strict JSON object (duplicate members included).
+    #[error("introspection response refused: {0}")]
+    Parse(JsonError),
+    /// No randomness for the client assertion's `jti` (RFC 7523 §3).
+    #[error("no randomness for the client assertion")]
+    NoRandomness,
+    /// The client assertion could not be signed (RFC 7523 §2.2).
+    #[error("could not sign the client assertion: {0}")]
+    ClientAssertion(SignError),
 }

@@ -12,8 +12,8 @@
 //! - RFC 7523 §2.2: `private_key_jwt` client assertions.
 //!
 //! Whatever goes wrong on the way (network, timeout, status, size, syntax) fails closed as
-//! [`TokenError::Unavailable`], with a reason that never holds the token or the response
-//! body. The token is never logged or kept: the cache is keyed by its SHA-256.
+//! [`TokenError::Unavailable`] with an [`IntrospectionFailure`], which never holds the token
+//! or the response body. The token is never logged or kept: the cache is keyed by its SHA-256.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -35,7 +35,7 @@ use crate::outbound::ReadError;
 use crate::secret::Secret;
 
 use super::claims::AccessToken;
-use super::error::TokenError;
+use super::error::{IntrospectionFailure, TokenError, UnavailableCause};
 use super::introspection::IntrospectionRules;
 use super::{TokenFuture, TokenVerifier};
 
@@ -414,7 +414,7 @@ impl Inner {
                 Ok(response) => response?,
                 Err(_) => {
                     tracing::warn!(endpoint = %self.settings.endpoint, "introspection timed out");
-                    return Err(unavailable("introspection request timed out"));
+                    return Err(unavailable(IntrospectionFailure::Timeout));
                 }
             };
         match self.settings.rules.check(response, now) {
@@ -472,29 +472,25 @@ impl Inner {
         // configured endpoint is not the authorization server's word.
         if response.url() != &self.settings.endpoint {
             tracing::warn!(endpoint = %self.settings.endpoint, "introspection was redirected");
-            return Err(unavailable("introspection response came from a redirect"));
+            return Err(unavailable(IntrospectionFailure::Redirected));
         }
         let status = response.status();
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
             // Our own credentials were refused: a configuration problem, not the token's.
             tracing::warn!(endpoint = %self.settings.endpoint, %status,
                 "introspection endpoint refused the client credentials");
-            return Err(unavailable(format!(
-                "introspection endpoint refused our client credentials (HTTP {})",
-                status.as_u16()
+            return Err(unavailable(IntrospectionFailure::CredentialsRefused(
+                status.as_u16(),
             )));
         }
         if status != StatusCode::OK {
             tracing::warn!(endpoint = %self.settings.endpoint, %status, "introspection failed");
-            return Err(unavailable(format!(
-                "introspection endpoint answered HTTP {}",
-                status.as_u16()
-            )));
+            return Err(unavailable(IntrospectionFailure::Status(status.as_u16())));
         }
         let body = self.read_capped(&mut response).await?;
         // RFC 7662 §2.2: a JSON object; duplicate members would let two parsers disagree
         // about `active`, so they are refused.
-        parse_object(&body).map_err(|e| unavailable(format!("introspection response refused: {e}")))
+        parse_object(&body).map_err(|e| unavailable(IntrospectionFailure::Parse(e)))
     }
 
     /// The body, refused as soon as it passes the cap (declared or streamed).
@@ -503,9 +499,7 @@ impl Inner {
         crate::outbound::read_capped(response, max)
             .await
             .map_err(|error| match error {
-                ReadError::TooLarge => {
-                    unavailable(format!("introspection response over {max} bytes"))
-                }
+                ReadError::TooLarge => unavailable(IntrospectionFailure::TooLarge { max }),
                 ReadError::Transport(error) => self.transport_error(&error),
             })
     }
@@ -514,19 +508,17 @@ impl Inner {
         // The error text may name the endpoint but never holds the body we sent.
         tracing::warn!(endpoint = %self.settings.endpoint, %error, "introspection request failed");
         unavailable(if error.is_timeout() {
-            "introspection request timed out"
+            IntrospectionFailure::Timeout
         } else if error.is_connect() {
-            "could not connect to the introspection endpoint"
+            IntrospectionFailure::Connect
         } else {
-            "introspection request failed"
+            IntrospectionFailure::Transport
         })
     }
 }
 
-fn unavailable(reason: impl Into<String>) -> TokenError {
-    TokenError::Unavailable {
-        reason: reason.into(),
-    }
+fn unavailable(failure: IntrospectionFailure) -> TokenError {
+    TokenError::Unavailable(UnavailableCause::Introspection(failure))
 }
 
 /// SHA-256 of the token: the cache never holds the token itself.
@@ -547,8 +539,7 @@ fn client_assertion(
     now: u64,
 ) -> Result<String, TokenError> {
     let mut jti = [0; 16];
-    aws_lc_rs::rand::fill(&mut jti)
-        .map_err(|_| unavailable("no randomness for the client assertion"))?;
+    aws_lc_rs::rand::fill(&mut jti).map_err(|_| unavailable(IntrospectionFailure::NoRandomness))?;
     let mut header = Object::new();
     header.insert("typ".into(), Value::from("JWT"));
     if let Some(kid) = key.public_jwk().kid() {
@@ -562,7 +553,7 @@ fn client_assertion(
     claims.insert("iat".into(), Value::from(now));
     claims.insert("exp".into(), Value::from(now + ASSERTION_LIFETIME_S));
     key.sign_compact(&header, &claims)
-        .map_err(|e| unavailable(format!("could not sign the client assertion: {e}")))
+        .map_err(|e| unavailable(IntrospectionFailure::ClientAssertion(e)))
 }
 
 /// The `Authorization` header for Basic and Bearer authentication, built and checked once

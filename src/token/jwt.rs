@@ -8,7 +8,7 @@ use crate::jose::{AlgorithmSet, JwkSet, UnverifiedJws, typ_is};
 use crate::jwks::{KeySource, KeySourceError, Refresh, StaticKeys};
 
 use super::claims::{AccessToken, ClaimRules};
-use super::error::TokenError;
+use super::error::{TokenError, UnavailableCause};
 use super::{TokenFuture, TokenVerifier};
 
 /// One issuer whose tokens are trusted, with its keys and algorithms.
@@ -235,15 +235,11 @@ struct Prechecked<'t> {
 }
 
 fn keys_unavailable() -> TokenError {
-    TokenError::Unavailable {
-        reason: "issuer keys not loaded".into(),
-    }
+    unavailable(KeySourceError::NotLoaded)
 }
 
 fn unavailable(error: KeySourceError) -> TokenError {
-    TokenError::Unavailable {
-        reason: error.to_string(),
-    }
+    TokenError::Unavailable(UnavailableCause::Keys(error))
 }
 
 impl TokenVerifier for JwtVerifier {

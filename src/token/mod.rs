@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 pub use cache::CachingVerifier;
 pub use claims::AccessToken;
-pub use error::TokenError;
+pub use error::{IntrospectionFailure, TokenError, UnavailableCause};
 pub use introspection::{IntrospectionRules, StaticIntrospection};
 pub use introspection_client::{
     ClientAuth, IntrospectionClient, IntrospectionClientBuilder, IntrospectionConfigError,
