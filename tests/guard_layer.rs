@@ -21,8 +21,8 @@ use axum::routing::{get, post};
 use http::{HeaderMap, Method};
 use mcp_warden::dpop::{ProofError, ProofValidator, StatelessNonces};
 use mcp_warden::guard::{
-    DpopMode, Guard, GuardBuilder, GuardConfigError, HEADER_MISMATCH_CODE, PeerAddr, Principal,
-    Refusal, RequestError, ScopePolicy, ScopePolicyBuilder, TrustedProxy,
+    DpopMode, Guard, GuardBuilder, GuardConfigError, HEADER_MISMATCH_CODE, McpError, PeerAddr,
+    Principal, Refusal, RequestError, ScopePolicy, ScopePolicyBuilder, TrustedProxy,
 };
 use serde_json::{Value, json};
 use support::{AuthorizationServer, Client, ISSUER, now};
@@ -759,6 +759,120 @@ async fn a_refusal_rides_in_the_response_extensions_and_never_reaches_the_inner_
     assert_eq!(response.status(), 200);
     assert!(response.extensions().get::<Refusal>().is_none());
     assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+/// Each way an MCP body or its `Mcp-Method`/`Mcp-Name` headers can be refused keeps its
+/// `McpError` in the refusal, so logs and metrics tell them apart (one `reason` each),
+/// while the client gets the one answer of its kind: 400 `invalid_request`, with JSON-RPC
+/// code -32020 for the headers (MCP 2026-07-28) and -32001 for the body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mcp_refusals_keep_their_variant_behind_one_answer_per_kind() {
+    let resource = "https://mcp.example.com/mcp";
+    let issuer = AuthorizationServer::new();
+    let client = Client::new();
+    let guard = Guard::builder()
+        .resource(resource)
+        .trust_issuer(issuer.trusted())
+        .scopes(
+            ScopePolicy::builder()
+                .tool("deploy", ["mcp"])
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/mcp", post(|| async { "reached" }))
+        .layer(guard);
+    let headers = |extra: &[(&'static str, &'static str)]| {
+        let token = issuer.token(resource, Some(&client.jkt()), "mcp", now());
+        let mut headers = client.headers("POST", resource, &token, None, now());
+        for (name, value) in extra {
+            headers.append(*name, value.parse().unwrap());
+        }
+        headers
+    };
+    let deploy = call(json!(1), "deploy");
+    let batch = format!(
+        "[{},{}]",
+        call(json!(1), "deploy"),
+        call(json!(2), "deploy")
+    );
+    let (method, name) = ("Mcp-Method", "Mcp-Name");
+    let cases = [
+        (
+            headers(&[]),
+            r#"{"jsonrpc":"2.0","id":1,"method":"#.to_owned(),
+            McpError::NotJson,
+        ),
+        (
+            headers(&[]),
+            r#"{"id":1,"method":"tools/list"}"#.to_owned(),
+            McpError::NotJsonRpc,
+        ),
+        (
+            headers(&[]),
+            r#"{"jsonrpc":"2.0","id":1,"method":7}"#.to_owned(),
+            McpError::MethodNotString,
+        ),
+        (
+            headers(&[]),
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":1}}"#.to_owned(),
+            McpError::NameNotString,
+        ),
+        (
+            headers(&[]),
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","method":"tools/call"}"#.to_owned(),
+            McpError::DuplicateMember,
+        ),
+        (headers(&[]), "[]".to_owned(), McpError::EmptyBatch),
+        (
+            headers(&[("mcp-method", "tools/call"), ("mcp-method", "tools/call")]),
+            deploy.clone(),
+            McpError::HeaderInvalid { header: method },
+        ),
+        (
+            headers(&[("mcp-method", "tools/list")]),
+            deploy.clone(),
+            McpError::HeaderMismatch { header: method },
+        ),
+        (
+            headers(&[("mcp-name", "deploy")]),
+            batch,
+            McpError::HeaderWithBatch { header: name },
+        ),
+    ];
+    let mut reasons = std::collections::HashSet::new();
+    for (headers, body, expected) in cases {
+        let response = oneshot(&app, headers, &body).await;
+        assert_eq!(response.status(), 400, "{expected:?}");
+        let challenge = response.headers()["www-authenticate"].to_str().unwrap();
+        assert!(
+            challenge.contains(r#"error="invalid_request""#),
+            "{expected:?}: {challenge}"
+        );
+        let refusal = response.extensions().get::<Refusal>().cloned().unwrap();
+        assert_eq!(refusal, Refusal::Request(RequestError::Mcp(expected)));
+        assert!(reasons.insert(refusal.reason()), "{}", refusal.reason());
+        let header_error = matches!(
+            expected,
+            McpError::HeaderInvalid { .. }
+                | McpError::HeaderMismatch { .. }
+                | McpError::HeaderWithBatch { .. }
+        );
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let error: Value = serde_json::from_slice(&bytes).unwrap();
+        let code = if header_error {
+            HEADER_MISMATCH_CODE
+        } else {
+            -32001
+        };
+        assert_eq!(error["error"]["code"], code, "{expected:?}: {error}");
+        assert_eq!(error["error"]["data"]["error"], "invalid_request");
+    }
+    assert_eq!(reasons.len(), 9);
 }
 
 // RFC 9728 §3: the metadata is public; §5.1: the challenge points at it.

@@ -5,10 +5,11 @@
 //! fixed description per rule. `Display` text is for logs and never reaches the wire.
 
 use crate::dpop::ProofError;
+use crate::jose::{JwkError, JwsError};
 use crate::token::TokenError;
 
 use super::challenge::AUTH_ERROR_CODE;
-use super::mcp::HEADER_MISMATCH_CODE;
+use super::mcp::{HEADER_MISMATCH_CODE, McpError};
 
 /// A refusal about the request itself rather than the proof or the token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -52,15 +53,11 @@ pub enum RequestError {
     /// The body could not be read.
     #[error("request body could not be read")]
     BodyUnreadable,
-    /// The body is not a JSON-RPC message, so its scopes cannot be decided.
-    #[error("request body is not a valid MCP JSON-RPC message")]
-    InvalidMcpMessage,
-    /// An `Mcp-Method` / `Mcp-Name` header disagrees with the body (MCP 2026-07-28).
-    #[error("{header} header disagrees with the request body")]
-    McpHeaderMismatch {
-        /// The header.
-        header: &'static str,
-    },
+    /// The body is not a JSON-RPC message, so its scopes cannot be decided (the
+    /// [`McpError`] body variants), or an `Mcp-Method` / `Mcp-Name` header is invalid or
+    /// disagrees with the body (the header variants, MCP 2026-07-28).
+    #[error("MCP request refused: {0}")]
+    Mcp(McpError),
 }
 
 /// Why the guard refused a request.
@@ -185,19 +182,28 @@ impl Refusal {
                 RequestError::BodyUnreadable => {
                     challenge(400, Some(InvalidRequest), "request body could not be read")
                 }
-                RequestError::InvalidMcpMessage => challenge(
-                    400,
-                    Some(InvalidRequest),
-                    "request body is not a valid JSON-RPC message",
-                ),
-                // MCP 2026-07-28 gives this refusal its own JSON-RPC code.
-                RequestError::McpHeaderMismatch { .. } => Challenge {
-                    json_rpc_code: HEADER_MISMATCH_CODE,
-                    ..challenge(
+                RequestError::Mcp(error) => match error {
+                    McpError::NotJson
+                    | McpError::NotJsonRpc
+                    | McpError::MethodNotString
+                    | McpError::NameNotString
+                    | McpError::DuplicateMember
+                    | McpError::EmptyBatch => challenge(
                         400,
                         Some(InvalidRequest),
-                        "Mcp-Method or Mcp-Name header disagrees with the body",
-                    )
+                        "request body is not a valid JSON-RPC message",
+                    ),
+                    // MCP 2026-07-28 gives this refusal its own JSON-RPC code.
+                    McpError::HeaderInvalid { .. }
+                    | McpError::HeaderMismatch { .. }
+                    | McpError::HeaderWithBatch { .. } => Challenge {
+                        json_rpc_code: HEADER_MISMATCH_CODE,
+                        ..challenge(
+                            400,
+                            Some(InvalidRequest),
+                            "Mcp-Method or Mcp-Name header disagrees with the body",
+                        )
+                    },
                 },
             },
             Refusal::InsufficientScope { .. } => challenge(
@@ -259,7 +265,7 @@ impl Refusal {
                 }
             },
             Refusal::Token(error) => match error {
-                TokenError::Unavailable { .. } => {
+                TokenError::Unavailable(_) => {
                     challenge(503, None, "token verification temporarily unavailable")
                 }
                 TokenError::Expired { .. } => {
@@ -290,6 +296,10 @@ impl Refusal {
     }
 }
 
+// Every `reason` below is a `&'static str` chosen by an exhaustive match on the error's
+// variant (no `_` arm), so the label set is fixed at compile time, never holds request data,
+// and a new variant cannot compile until it has a label. docs/guard.md §4.1 lists them all.
+
 impl RequestError {
     /// A short, stable label naming the failed rule, for metrics and logs.
     pub fn reason(&self) -> &'static str {
@@ -297,16 +307,76 @@ impl RequestError {
             RequestError::NoCredentials => "no_credentials",
             RequestError::MultipleAuthorization => "multiple_authorization",
             RequestError::MalformedAuthorization => "malformed_authorization",
-            RequestError::TokenTooLarge { .. } => "token_too_large",
+            RequestError::TokenTooLarge { .. } => "authorization_token_too_large",
             RequestError::InvalidRequestUri => "invalid_request_uri",
             RequestError::BearerNotAllowed => "bearer_not_allowed",
             RequestError::BoundTokenAsBearer => "bound_token_as_bearer",
             RequestError::UnboundTokenAsDpop => "unbound_token_as_dpop",
             RequestError::BodyTooLarge { .. } => "body_too_large",
             RequestError::BodyUnreadable => "body_unreadable",
-            RequestError::InvalidMcpMessage => "invalid_mcp_message",
-            RequestError::McpHeaderMismatch { .. } => "mcp_header_mismatch",
+            RequestError::Mcp(error) => mcp_reason(error),
         }
+    }
+}
+
+/// One label per [`McpError`] variant: `invalid_mcp_message_*` for the body,
+/// `mcp_header_*` for the `Mcp-Method` / `Mcp-Name` headers.
+fn mcp_reason(error: &McpError) -> &'static str {
+    match error {
+        McpError::NotJson => "invalid_mcp_message_not_json",
+        McpError::NotJsonRpc => "invalid_mcp_message_not_json_rpc",
+        McpError::MethodNotString => "invalid_mcp_message_method_not_string",
+        McpError::NameNotString => "invalid_mcp_message_name_not_string",
+        McpError::DuplicateMember => "invalid_mcp_message_duplicate_member",
+        McpError::EmptyBatch => "invalid_mcp_message_empty_batch",
+        McpError::HeaderInvalid { .. } => "mcp_header_invalid",
+        McpError::HeaderMismatch { .. } => "mcp_header_mismatch",
+        McpError::HeaderWithBatch { .. } => "mcp_header_with_batch",
+    }
+}
+
+/// One label per [`JwsError`] variant, behind a fixed prefix (`proof_jws_`, `token_jws_`):
+/// `concat!` keeps every label a `&'static str`.
+macro_rules! jws_reason {
+    ($error:expr, $prefix:literal) => {
+        match $error {
+            JwsError::TooLarge { .. } => concat!($prefix, "too_large"),
+            JwsError::SegmentCount => concat!($prefix, "segment_count"),
+            JwsError::Base64(_) => concat!($prefix, "base64"),
+            JwsError::Json { .. } => concat!($prefix, "json"),
+            JwsError::HeaderType { .. } => concat!($prefix, "header_type"),
+            JwsError::MissingAlg => concat!($prefix, "missing_alg"),
+            JwsError::AlgNone => concat!($prefix, "alg_none"),
+            JwsError::SymmetricAlg => concat!($prefix, "symmetric_alg"),
+            JwsError::UnsupportedAlg => concat!($prefix, "unsupported_alg"),
+            JwsError::AlgNotAllowed(_) => concat!($prefix, "alg_not_allowed"),
+            JwsError::CritUnsupported => concat!($prefix, "crit_unsupported"),
+            JwsError::UnencodedPayload => concat!($prefix, "unencoded_payload"),
+            JwsError::SignatureLength { .. } => concat!($prefix, "signature_length"),
+            JwsError::KeyMismatch { .. } => concat!($prefix, "key_mismatch"),
+            JwsError::BadSignature => concat!($prefix, "bad_signature"),
+        }
+    };
+}
+
+/// One label per [`JwkError`] variant of a proof's `jwk` header (RFC 9449 §4.3 step 7).
+fn proof_jwk_reason(error: &JwkError) -> &'static str {
+    match error {
+        JwkError::Json(_) => "proof_jwk_json",
+        JwkError::MemberType { .. } => "proof_jwk_member_type",
+        JwkError::MissingMember { .. } => "proof_jwk_missing_member",
+        JwkError::PrivateMember { .. } => "proof_jwk_private_member",
+        JwkError::SymmetricKey => "proof_jwk_symmetric_key",
+        JwkError::UnsupportedKeyType => "proof_jwk_unsupported_key_type",
+        JwkError::UnsupportedCurve => "proof_jwk_unsupported_curve",
+        JwkError::Encoding { .. } => "proof_jwk_encoding",
+        JwkError::CoordinateLength { .. } => "proof_jwk_coordinate_length",
+        JwkError::InvalidKey => "proof_jwk_invalid_key",
+        JwkError::RsaModulusSize { .. } => "proof_jwk_rsa_modulus_size",
+        JwkError::RsaExponent => "proof_jwk_rsa_exponent",
+        JwkError::UseNotSig => "proof_jwk_use_not_sig",
+        JwkError::KeyOpsNotVerify => "proof_jwk_key_ops_not_verify",
+        JwkError::AlgMismatch => "proof_jwk_alg_mismatch",
     }
 }
 
@@ -315,11 +385,11 @@ fn proof_reason(error: &ProofError) -> &'static str {
         ProofError::Missing => "proof_missing",
         ProofError::MultipleProofs => "proof_multiple_proofs",
         ProofError::NotAscii => "proof_not_ascii",
-        ProofError::Jws(_) => "proof_jws",
+        ProofError::Jws(error) => jws_reason!(error, "proof_jws_"),
         ProofError::TypMissing => "proof_typ_missing",
         ProofError::TypMismatch => "proof_typ_mismatch",
         ProofError::JwkMissing => "proof_jwk_missing",
-        ProofError::Jwk(_) => "proof_jwk",
+        ProofError::Jwk(error) => proof_jwk_reason(error),
         ProofError::WrongType { .. } => "proof_wrong_type",
         ProofError::ClaimMissing { .. } => "proof_claim_missing",
         ProofError::JtiEmpty => "proof_jti_empty",
@@ -343,7 +413,7 @@ fn token_reason(error: &TokenError) -> &'static str {
     match error {
         TokenError::TooLarge { .. } => "token_too_large",
         TokenError::NotAJwt => "token_not_a_jwt",
-        TokenError::Jws(_) => "token_jws",
+        TokenError::Jws(error) => jws_reason!(error, "token_jws_"),
         TokenError::UnknownKey => "token_unknown_key",
         TokenError::ProofAsToken => "token_proof_as_token",
         TokenError::TypNotAtJwt => "token_typ_not_at_jwt",
@@ -356,6 +426,273 @@ fn token_reason(error: &TokenError) -> &'static str {
         TokenError::UnsupportedBinding => "token_unsupported_binding",
         TokenError::Inactive => "token_inactive",
         TokenError::TokenTypeNotDpop => "token_token_type_not_dpop",
-        TokenError::Unavailable { .. } => "token_unavailable",
+        TokenError::Unavailable(_) => "token_unavailable",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+    use crate::dpop::{HtuError, NonceError, ReplayStoreError};
+    use crate::jose::{Algorithm, Curve, JsonError, JwsPart};
+    use crate::jwks::KeySourceError;
+    use crate::token::UnavailableCause;
+
+    fn mcp_errors() -> [McpError; 9] {
+        let header = "Mcp-Method";
+        [
+            McpError::NotJson,
+            McpError::NotJsonRpc,
+            McpError::MethodNotString,
+            McpError::NameNotString,
+            McpError::DuplicateMember,
+            McpError::EmptyBatch,
+            McpError::HeaderInvalid { header },
+            McpError::HeaderMismatch { header },
+            McpError::HeaderWithBatch { header },
+        ]
+    }
+
+    fn jws_errors() -> [JwsError; 15] {
+        let alg = Algorithm::ES256;
+        [
+            JwsError::TooLarge { len: 2, max: 1 },
+            JwsError::SegmentCount,
+            JwsError::Base64(JwsPart::Header),
+            JwsError::Json {
+                part: JwsPart::Payload,
+                reason: JsonError::Syntax,
+            },
+            JwsError::HeaderType { name: "alg" },
+            JwsError::MissingAlg,
+            JwsError::AlgNone,
+            JwsError::SymmetricAlg,
+            JwsError::UnsupportedAlg,
+            JwsError::AlgNotAllowed(alg),
+            JwsError::CritUnsupported,
+            JwsError::UnencodedPayload,
+            JwsError::SignatureLength {
+                alg,
+                len: 1,
+                expected: 64,
+            },
+            JwsError::KeyMismatch { alg },
+            JwsError::BadSignature,
+        ]
+    }
+
+    fn jwk_errors() -> [JwkError; 15] {
+        let name = "x";
+        [
+            JwkError::Json(JsonError::Syntax),
+            JwkError::MemberType { name },
+            JwkError::MissingMember { name },
+            JwkError::PrivateMember { name: "d" },
+            JwkError::SymmetricKey,
+            JwkError::UnsupportedKeyType,
+            JwkError::UnsupportedCurve,
+            JwkError::Encoding { name },
+            JwkError::CoordinateLength {
+                name,
+                curve: Some(Curve::P256),
+                len: 31,
+                expected: 32,
+            },
+            JwkError::InvalidKey,
+            JwkError::RsaModulusSize { bits: 1024 },
+            JwkError::RsaExponent,
+            JwkError::UseNotSig,
+            JwkError::KeyOpsNotVerify,
+            JwkError::AlgMismatch,
+        ]
+    }
+
+    /// One refusal of every variant, nested JOSE and MCP variants included.
+    fn every_refusal() -> Vec<Refusal> {
+        let request = [
+            RequestError::NoCredentials,
+            RequestError::MultipleAuthorization,
+            RequestError::MalformedAuthorization,
+            RequestError::TokenTooLarge { len: 2, max: 1 },
+            RequestError::InvalidRequestUri,
+            RequestError::BearerNotAllowed,
+            RequestError::BoundTokenAsBearer,
+            RequestError::UnboundTokenAsDpop,
+            RequestError::BodyTooLarge { max: 1 },
+            RequestError::BodyUnreadable,
+        ]
+        .into_iter()
+        .chain(mcp_errors().map(RequestError::Mcp))
+        .map(Refusal::Request);
+        let proof = [
+            ProofError::Missing,
+            ProofError::MultipleProofs,
+            ProofError::NotAscii,
+            ProofError::TypMissing,
+            ProofError::TypMismatch,
+            ProofError::JwkMissing,
+            ProofError::WrongType { name: "typ" },
+            ProofError::ClaimMissing { name: "jti" },
+            ProofError::JtiEmpty,
+            ProofError::JtiTooLong { len: 2, max: 1 },
+            ProofError::HtmMismatch {
+                expected: "POST".into(),
+            },
+            ProofError::HtuInvalid(HtuError::Malformed),
+            ProofError::HtuMismatch,
+            ProofError::IatTooOld { iat: 0, now: 1000 },
+            ProofError::IatInFuture { iat: 1000, now: 0 },
+            ProofError::NonceMissing,
+            ProofError::NonceInvalid(NonceError::Malformed),
+            ProofError::AthMissing,
+            ProofError::AthMismatch,
+            ProofError::KeyMismatch,
+            ProofError::Replayed,
+            ProofError::ReplayStore(ReplayStoreError::Full { capacity: 1 }),
+        ]
+        .into_iter()
+        .chain(jws_errors().map(ProofError::Jws))
+        .chain(jwk_errors().map(ProofError::Jwk))
+        .map(Refusal::Proof);
+        let token = [
+            TokenError::TooLarge { len: 2, max: 1 },
+            TokenError::NotAJwt,
+            TokenError::UnknownKey,
+            TokenError::ProofAsToken,
+            TokenError::TypNotAtJwt,
+            TokenError::WrongType { name: "exp" },
+            TokenError::ClaimMissing { name: "exp" },
+            TokenError::IssuerMismatch,
+            TokenError::AudienceMismatch,
+            TokenError::Expired { exp: 0, now: 1 },
+            TokenError::NotYetValid { nbf: 1, now: 0 },
+            TokenError::UnsupportedBinding,
+            TokenError::Inactive,
+            TokenError::TokenTypeNotDpop,
+            TokenError::Unavailable(UnavailableCause::Keys(KeySourceError::NotLoaded)),
+        ]
+        .into_iter()
+        .chain(jws_errors().map(TokenError::Jws))
+        .map(Refusal::Token);
+        request
+            .chain(proof)
+            .chain(token)
+            .chain([Refusal::InsufficientScope {
+                required: vec!["mcp".into()],
+            }])
+            .collect()
+    }
+
+    #[test]
+    fn every_mcp_error_has_its_own_reason_and_the_wire_answer_of_its_kind() {
+        let body = challenge(
+            400,
+            Some(ErrorCode::InvalidRequest),
+            "request body is not a valid JSON-RPC message",
+        );
+        let header = Challenge {
+            json_rpc_code: HEADER_MISMATCH_CODE,
+            ..challenge(
+                400,
+                Some(ErrorCode::InvalidRequest),
+                "Mcp-Method or Mcp-Name header disagrees with the body",
+            )
+        };
+        let mut reasons = HashSet::new();
+        for error in mcp_errors() {
+            let refusal = Refusal::from(RequestError::Mcp(error));
+            let reason = refusal.reason();
+            assert!(reasons.insert(reason), "{error:?}: {reason} twice");
+            let expected = match error {
+                McpError::HeaderInvalid { .. }
+                | McpError::HeaderMismatch { .. }
+                | McpError::HeaderWithBatch { .. } => {
+                    assert!(reason.starts_with("mcp_header_"), "{reason}");
+                    header
+                }
+                _ => {
+                    assert!(reason.starts_with("invalid_mcp_message_"), "{reason}");
+                    body
+                }
+            };
+            assert_eq!(refusal.challenge(), expected, "{error:?}");
+            // The variant's own text reaches the log line, never the client.
+            assert!(refusal.to_string().ends_with(&error.to_string()));
+        }
+        assert_eq!(reasons.len(), 9);
+    }
+
+    #[test]
+    fn every_jws_error_has_its_own_reason_for_proofs_and_for_tokens() {
+        let proof = challenge(401, Some(ErrorCode::InvalidDpopProof), "invalid DPoP proof");
+        let token = challenge(401, Some(ErrorCode::InvalidToken), "invalid access token");
+        let mut reasons = HashSet::new();
+        for error in jws_errors() {
+            let as_proof = Refusal::from(ProofError::Jws(error.clone()));
+            let as_token = Refusal::from(TokenError::Jws(error.clone()));
+            let (p, t) = (as_proof.reason(), as_token.reason());
+            assert!(p.starts_with("proof_jws_") && t.starts_with("token_jws_"));
+            // The same rule under both prefixes.
+            assert_eq!(&p["proof_jws_".len()..], &t["token_jws_".len()..]);
+            assert!(reasons.insert(p) && reasons.insert(t), "{error:?}");
+            assert_eq!(as_proof.challenge(), proof, "{error:?}");
+            assert_eq!(as_token.challenge(), token, "{error:?}");
+        }
+        assert_eq!(reasons.len(), 30);
+    }
+
+    #[test]
+    fn every_jwk_error_has_its_own_reason() {
+        let expected = challenge(401, Some(ErrorCode::InvalidDpopProof), "invalid DPoP proof");
+        let mut reasons = HashSet::new();
+        for error in jwk_errors() {
+            let refusal = Refusal::from(ProofError::Jwk(error.clone()));
+            assert!(reasons.insert(refusal.reason()), "{error:?}");
+            assert!(refusal.reason().starts_with("proof_jwk_"));
+            assert_eq!(refusal.challenge(), expected, "{error:?}");
+        }
+        assert_eq!(reasons.len(), 15);
+    }
+
+    #[test]
+    fn the_cause_of_an_unavailable_token_changes_neither_label_nor_answer() {
+        let causes = [
+            UnavailableCause::Keys(KeySourceError::NotLoaded),
+            UnavailableCause::Keys(KeySourceError::Fetch(crate::jwks::FetchError::Status(500))),
+            UnavailableCause::Introspection(crate::token::IntrospectionFailure::Timeout),
+        ];
+        for cause in causes {
+            let refusal = Refusal::from(TokenError::Unavailable(cause));
+            assert_eq!(refusal.reason(), "token_unavailable");
+            assert_eq!(
+                refusal.challenge(),
+                challenge(503, None, "token verification temporarily unavailable")
+            );
+        }
+    }
+
+    #[test]
+    fn every_reason_is_distinct_bounded_and_documented() {
+        let docs = include_str!("../../docs/guard.md");
+        let mut reasons = HashSet::new();
+        for refusal in every_refusal() {
+            let reason = refusal.reason();
+            assert!(reasons.insert(reason), "{reason} for two refusals");
+            assert!(
+                !reason.is_empty()
+                    && reason.len() <= 48
+                    && reason
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+                "{reason}"
+            );
+            assert!(
+                docs.contains(&format!("`{reason}`")),
+                "{reason} is not listed in docs/guard.md"
+            );
+        }
+        assert_eq!(reasons.len(), every_refusal().len());
     }
 }

@@ -18,7 +18,7 @@ use http_body_util::{BodyExt, Either, Full, Limited};
 
 use super::challenge::{ChallengeContext, json_rpc_error_body, www_authenticate};
 use super::layer::GuardConfig;
-use super::mcp::{McpError, McpOperation, check_headers, operations};
+use super::mcp::{McpOperation, check_headers, operations};
 use super::refusal::{Refusal, RequestError};
 use super::verifier::RequestParts;
 
@@ -142,21 +142,17 @@ where
                 return Ok(refuse(&config, refusal.into(), None, &parts, now, cors));
             }
         };
+        // The `McpError` rides in the refusal unchanged: one reason label per variant,
+        // while the wire answer depends only on body versus header (`Refusal::challenge`).
         let operations = match operations(&bytes) {
             Ok(operations) => operations,
-            Err(_) => {
-                let refusal = RequestError::InvalidMcpMessage.into();
+            Err(error) => {
+                let refusal = RequestError::Mcp(error).into();
                 return Ok(refuse(&config, refusal, None, &parts, now, cors));
             }
         };
         if let Err(error) = check_headers(&parts.headers, &operations) {
-            let header = match error {
-                McpError::HeaderInvalid { header }
-                | McpError::HeaderMismatch { header }
-                | McpError::HeaderWithBatch { header } => header,
-                _ => "Mcp-Method",
-            };
-            let refusal = RequestError::McpHeaderMismatch { header }.into();
+            let refusal = RequestError::Mcp(error).into();
             let id = first_id(&operations);
             return Ok(refuse(&config, refusal, id, &parts, now, cors));
         }
@@ -252,7 +248,8 @@ fn refuse<B>(
     tracing::debug!(
         status = challenge.status,
         error = challenge.error.map(|code| code.as_str()).unwrap_or(""),
-        reason = %refusal,
+        reason = refusal.reason(),
+        detail = %refusal,
         method = %parts.method,
         path = parts.uri.path(),
         "request refused"
