@@ -9,12 +9,17 @@
 //! and case of scheme and host never change a normalized URI; a proof the validator accepts
 //! satisfies every rule of RFC 9449 §4.3; and no single-character change to a valid proof
 //! (replaced, deleted or inserted) is ever accepted.
+//!
+//! A property about accepted inputs is vacuous if nothing is accepted, so those properties
+//! run through [`check_accepted`], which also fails when too few of the generated inputs
+//! were accepted; and an unedited near-valid proof must be accepted outright.
 
 // A test: a panic with its message is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::future::Future;
 use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use mcp_warden::dpop::{
     NormalizedUri, ProofContext, ProofSigner, ProofValidator, access_token_hash,
@@ -26,6 +31,7 @@ use mcp_warden::jose::{
 use mcp_warden::token::PresentedToken;
 use proptest::prelude::*;
 use proptest::sample::Index;
+use proptest::test_runner::TestRunner;
 use serde_json::{Map, Value, json};
 
 const NOW: u64 = 1_764_288_000;
@@ -58,6 +64,47 @@ fn block_on<F: Future>(future: F) -> F::Output {
         .build()
         .unwrap()
         .block_on(future)
+}
+
+/// Runs a property whose point is what holds for accepted inputs (`property` returns
+/// whether its input was accepted), and fails unless at least `min_share` of the cases
+/// were: were the generator never to reach acceptance, the property would check nothing
+/// and still pass. `min_share` sits far below the generator's measured rate, so a pass is
+/// not luck and a failure means the generator drifted.
+fn check_accepted<S: Strategy>(
+    name: &str,
+    config: ProptestConfig,
+    strategy: S,
+    min_share: f64,
+    property: impl Fn(S::Value) -> Result<bool, TestCaseError>,
+) {
+    let cases = config.cases;
+    let accepted = AtomicU32::new(0);
+    let result = TestRunner::new(config).run(&strategy, |value| {
+        if property(value)? {
+            accepted.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    });
+    if let Err(error) = result {
+        panic!("{name}: {error}");
+    }
+    let accepted = accepted.into_inner();
+    assert!(
+        f64::from(accepted) >= min_share * f64::from(cases) && accepted > 0,
+        "{name}: only {accepted} of {cases} inputs were accepted, so the property about \
+         accepted inputs was hardly exercised"
+    );
+}
+
+/// At least 256 cases (or `PROPTEST_CASES`, if more) for a property that counts accepted
+/// inputs: enough that the share accepted is far from zero.
+fn counting_config() -> ProptestConfig {
+    let config = parser_config();
+    ProptestConfig {
+        cases: config.cases.max(256),
+        ..config
+    }
 }
 
 fn request_uri() -> &'static NormalizedUri {
@@ -285,9 +332,16 @@ proptest! {
 // ---------------------------------------------------------------------------------------
 
 /// The invariant of every accepted parse: an allowed `alg`, exactly the header's, no
-/// `crit`, no unencoded payload, within the length cap.
-fn check_parsed(compact: &str, max_len: usize, allowed: AlgorithmSet) -> Result<(), TestCaseError> {
-    if let Ok(jws) = UnverifiedJws::parse(compact, max_len, allowed) {
+/// `crit`, no unencoded payload, within the length cap. Returns whether it was accepted.
+fn check_parsed(
+    compact: &str,
+    max_len: usize,
+    allowed: AlgorithmSet,
+) -> Result<bool, TestCaseError> {
+    let Ok(jws) = UnverifiedJws::parse(compact, max_len, allowed) else {
+        return Ok(false);
+    };
+    {
         prop_assert!(
             allowed.contains(jws.alg()),
             "{:?} not in {allowed:?}",
@@ -301,7 +355,7 @@ fn check_parsed(compact: &str, max_len: usize, allowed: AlgorithmSet) -> Result<
         ));
         prop_assert!(compact.len() <= max_len);
     }
-    Ok(())
+    Ok(true)
 }
 
 proptest! {
@@ -342,31 +396,44 @@ proptest! {
         );
         check_parsed(&compact, MAX_LEN, allowed)?;
     }
+}
 
-    #[test]
-    fn jws_parse_only_accepts_allowed_algorithms(
-        alg in member(0.9, alg_value()),
-        crit in member(0.15, json_value()),
-        b64 in member(0.2, prop_oneof![any::<bool>().prop_map(Value::Bool), json_value()]),
-        extra in json_object(),
-        payload in json_object(),
-        signature in prop::collection::vec(any::<u8>(), 0..80),
-        allowed in algorithm_set(),
-    ) {
-        // Headers built to be well-formed JSON objects, so the alg, crit and b64 rules are
-        // what decides.
-        let mut header = extra;
-        insert(&mut header, "alg", alg);
-        insert(&mut header, "crit", crit);
-        insert(&mut header, "b64", b64);
-        let compact = format!(
-            "{}.{}.{}",
-            base64url_encode(&serde_json::to_vec(&header).unwrap()),
-            base64url_encode(&serde_json::to_vec(&payload).unwrap()),
-            base64url_encode(&signature)
-        );
-        check_parsed(&compact, MAX_LEN, allowed)?;
-    }
+#[test]
+fn jws_parse_only_accepts_allowed_algorithms() {
+    let inputs = (
+        member(0.9, alg_value()),
+        member(0.15, json_value()),
+        member(
+            0.2,
+            prop_oneof![any::<bool>().prop_map(Value::Bool), json_value()],
+        ),
+        json_object(),
+        json_object(),
+        prop::collection::vec(any::<u8>(), 0..80),
+        algorithm_set(),
+    );
+    check_accepted(
+        "jws_parse_only_accepts_allowed_algorithms",
+        counting_config(),
+        inputs,
+        // About one in nine is accepted: an allowed `alg`, no `crit`, no `b64: false`.
+        0.02,
+        |(alg, crit, b64, extra, payload, signature, allowed)| {
+            // Headers built to be well-formed JSON objects, so the alg, crit and b64 rules
+            // are what decides.
+            let mut header = extra;
+            insert(&mut header, "alg", alg);
+            insert(&mut header, "crit", crit);
+            insert(&mut header, "b64", b64);
+            let compact = format!(
+                "{}.{}.{}",
+                base64url_encode(&serde_json::to_vec(&header).unwrap()),
+                base64url_encode(&serde_json::to_vec(&payload).unwrap()),
+                base64url_encode(&signature)
+            );
+            check_parsed(&compact, MAX_LEN, allowed)
+        },
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -466,20 +533,34 @@ proptest! {
         let _ = PublicJwk::from_json(&bytes);
     }
 
-    #[test]
-    fn jwk_parse_refuses_private_members_and_round_trips_public_keys(jwk in jwk_object()) {
-        let parsed = PublicJwk::from_json(&serde_json::to_vec(&jwk).unwrap());
-        if jwk.contains_key("d") {
-            // RFC 9449 §4.3 step 7: refused before anything else is looked at.
-            prop_assert_eq!(parsed.err(), Some(JwkError::PrivateMember { name: "d" }));
-        } else if let Ok(parsed) = parsed {
+}
+
+#[test]
+fn jwk_parse_refuses_private_members_and_round_trips_public_keys() {
+    check_accepted(
+        "jwk_parse_refuses_private_members_and_round_trips_public_keys",
+        counting_config(),
+        jwk_object(),
+        // About half are accepted.
+        0.2,
+        |jwk| {
+            let parsed = PublicJwk::from_json(&serde_json::to_vec(&jwk).unwrap());
+            if jwk.contains_key("d") {
+                // RFC 9449 §4.3 step 7: refused before anything else is looked at.
+                prop_assert_eq!(parsed.err(), Some(JwkError::PrivateMember { name: "d" }));
+                return Ok(false);
+            }
+            let Ok(parsed) = parsed else {
+                return Ok(false);
+            };
             // RFC 7638: the thumbprint depends only on the required public members.
             prop_assert_eq!(parsed.thumbprint().as_str().len(), 43);
             let again = PublicJwk::from_object(&parsed.public_members()).unwrap();
             prop_assert_eq!(again.thumbprint(), parsed.thumbprint());
             prop_assert!(matches!(jwk.get("use"), None | Some(Value::String(_))));
-        }
-    }
+            Ok(true)
+        },
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -548,9 +629,13 @@ fn iat_value() -> impl Strategy<Value = Value> {
     ]
 }
 
+/// A proof's JOSE header and claims, and whether they are the unedited valid ones.
+type NearValid = (Map<String, Value>, Map<String, Value>, bool);
+
 /// A valid proof's header and claims for `key` (ES256), each member edited in a tenth of
-/// cases, plus sometimes one extra header member.
-fn near_valid_proof() -> BoxedStrategy<(Map<String, Value>, Map<String, Value>)> {
+/// cases, plus sometimes one extra header member; and whether nothing was edited (about a
+/// third of cases: 0.9^10), in which case the proof is valid.
+fn near_valid_proof() -> BoxedStrategy<NearValid> {
     let header_edits = (
         edit(0.1, typ_value()),
         edit(0.1, alg_value()),
@@ -587,6 +672,10 @@ fn near_valid_proof() -> BoxedStrategy<(Map<String, Value>, Map<String, Value>)>
     (header_edits, claim_edits)
         .prop_map(
             |((typ, alg, jwk, extra), (jti, htm, htu, iat, ath, nonce))| {
+                let untouched = extra.is_none()
+                    && [&typ, &alg, &jwk, &jti, &htm, &htu, &iat, &ath, &nonce]
+                        .iter()
+                        .all(|edit| edit.is_none());
                 let key = key(Algorithm::ES256);
                 let mut header = json!({
                     "typ": "dpop+jwt",
@@ -618,7 +707,7 @@ fn near_valid_proof() -> BoxedStrategy<(Map<String, Value>, Map<String, Value>)>
                 apply(&mut claims, "iat", iat);
                 apply(&mut claims, "ath", ath);
                 apply(&mut claims, "nonce", nonce);
-                (header, claims)
+                (header, claims, untouched)
             },
         )
         .boxed()
@@ -649,40 +738,6 @@ proptest! {
     }
 
     #[test]
-    fn accepted_proofs_satisfy_every_rule_of_rfc9449_4_3((header, claims) in near_valid_proof()) {
-        // Real signatures over the generated header and claims, so acceptance is reachable
-        // and what decides is the validator's rules, not a broken signature.
-        let key = key(Algorithm::ES256);
-        let input = format!(
-            "{}.{}",
-            base64url_encode(&serde_json::to_vec(&header).unwrap()),
-            base64url_encode(&serde_json::to_vec(&claims).unwrap())
-        );
-        let signature = base64url_encode(&key.sign(input.as_bytes()).unwrap());
-        let proof = format!("{input}.{signature}");
-        let jkt = key.public_jwk().thumbprint().as_str().to_owned();
-        let validator = ProofValidator::builder().build();
-        if let Ok(verified) = block_on(validator.validate(&proof, &context(&jkt), NOW)) {
-            let typ = header.get("typ").and_then(Value::as_str).map(str::to_ascii_lowercase);
-            let typ = typ.unwrap_or_default();
-            prop_assert!(typ == "dpop+jwt" || typ == "application/dpop+jwt", "typ {typ}");
-            prop_assert_eq!(header.get("alg"), Some(&json!("ES256")));
-            prop_assert_eq!(verified.alg(), Algorithm::ES256);
-            prop_assert_eq!(verified.jkt().as_str(), jkt.as_str());
-            prop_assert!(!header.contains_key("crit"));
-            prop_assert_eq!(claims.get("jti"), Some(&json!(verified.jti())));
-            prop_assert!(!verified.jti().is_empty());
-            prop_assert_eq!(claims.get("htm"), Some(&json!(METHOD)));
-            let htu = claims.get("htu").and_then(Value::as_str).unwrap_or_default();
-            let htu = NormalizedUri::parse(htu);
-            prop_assert_eq!(htu.as_ref(), Ok(request_uri()));
-            prop_assert!(verified.iat().abs_diff(NOW) <= 300, "iat {}", verified.iat());
-            prop_assert_eq!(claims.get("ath"), Some(&json!(access_token_hash(TOKEN))));
-            prop_assert!(matches!(claims.get("nonce"), None | Some(Value::String(_))));
-        }
-    }
-
-    #[test]
     fn no_single_character_change_to_a_valid_proof_is_accepted(
         which in any::<Index>(),
         at in any::<Index>(),
@@ -706,6 +761,71 @@ proptest! {
         let got = block_on(validator.validate(&mutated, &context(jkt), NOW));
         prop_assert!(got.is_err(), "{alg}: edit {kind} at {at} accepted: {mutated}");
     }
+}
+
+#[test]
+fn accepted_proofs_satisfy_every_rule_of_rfc9449_4_3() {
+    check_accepted(
+        "accepted_proofs_satisfy_every_rule_of_rfc9449_4_3",
+        config(64),
+        near_valid_proof(),
+        // Close to half are accepted: every unedited proof, and some edited ones.
+        0.1,
+        |(header, claims, untouched)| {
+            // Real signatures over the generated header and claims, so acceptance is
+            // reachable and what decides is the validator's rules, not a broken signature.
+            let key = key(Algorithm::ES256);
+            let input = format!(
+                "{}.{}",
+                base64url_encode(&serde_json::to_vec(&header).unwrap()),
+                base64url_encode(&serde_json::to_vec(&claims).unwrap())
+            );
+            let signature = base64url_encode(&key.sign(input.as_bytes()).unwrap());
+            let proof = format!("{input}.{signature}");
+            let jkt = key.public_jwk().thumbprint().as_str().to_owned();
+            let validator = ProofValidator::builder().build();
+            let got = block_on(validator.validate(&proof, &context(&jkt), NOW));
+            // The unedited proof is valid: the accepted branch is reached by construction.
+            prop_assert!(
+                !untouched || got.is_ok(),
+                "unedited proof refused: {:?}",
+                got
+            );
+            let Ok(verified) = got else {
+                return Ok(false);
+            };
+            let typ = header
+                .get("typ")
+                .and_then(Value::as_str)
+                .map(str::to_ascii_lowercase);
+            let typ = typ.unwrap_or_default();
+            prop_assert!(
+                typ == "dpop+jwt" || typ == "application/dpop+jwt",
+                "typ {typ}"
+            );
+            prop_assert_eq!(header.get("alg"), Some(&json!("ES256")));
+            prop_assert_eq!(verified.alg(), Algorithm::ES256);
+            prop_assert_eq!(verified.jkt().as_str(), jkt.as_str());
+            prop_assert!(!header.contains_key("crit"));
+            prop_assert_eq!(claims.get("jti"), Some(&json!(verified.jti())));
+            prop_assert!(!verified.jti().is_empty());
+            prop_assert_eq!(claims.get("htm"), Some(&json!(METHOD)));
+            let htu = claims
+                .get("htu")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let htu = NormalizedUri::parse(htu);
+            prop_assert_eq!(htu.as_ref(), Ok(request_uri()));
+            prop_assert!(
+                verified.iat().abs_diff(NOW) <= 300,
+                "iat {}",
+                verified.iat()
+            );
+            prop_assert_eq!(claims.get("ath"), Some(&json!(access_token_hash(TOKEN))));
+            prop_assert!(matches!(claims.get("nonce"), None | Some(Value::String(_))));
+            Ok(true)
+        },
+    );
 }
 
 #[test]
