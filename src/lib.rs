@@ -88,6 +88,7 @@ pub mod guard;
 pub mod issuer;
 pub mod jose;
 pub mod jwks;
+pub mod jwt;
 pub mod oauth;
 mod outbound;
 pub mod secret;

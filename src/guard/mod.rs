@@ -28,6 +28,7 @@ pub use metadata::{
     well_known_paths,
 };
 pub use principal::Principal;
+pub(crate) use refusal::proof_reason;
 pub use refusal::{Challenge, ErrorCode, Refusal, RequestError};
 pub use scope::{ScopePolicy, ScopePolicyBuilder, ScopePolicyError};
 pub use service::{GuardRequestBody, GuardResponseBody, GuardService};

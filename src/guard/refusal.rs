@@ -380,7 +380,7 @@ fn proof_jwk_reason(error: &JwkError) -> &'static str {
     }
 }
 
-fn proof_reason(error: &ProofError) -> &'static str {
+pub(crate) fn proof_reason(error: &ProofError) -> &'static str {
     match error {
         ProofError::Missing => "proof_missing",
         ProofError::MultipleProofs => "proof_multiple_proofs",

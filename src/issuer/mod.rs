@@ -5,17 +5,26 @@
 //! This module is pure — policy, assertion checks, minting — and does no I/O of its own;
 //! key sources and replay stores come in through the same traits the guard uses.
 
+mod assertion;
 mod claim_path;
 mod keys;
+mod mint;
 mod pattern;
 mod policy;
+mod refusal;
 mod request;
 
+pub use assertion::{
+    AssertionError, Platform, VerifiedWorkload, WorkloadIssuer, WorkloadIssuers, default_audiences,
+    spiffe_trust_domain,
+};
 pub use claim_path::{ClaimPath, ClaimPathError, Resolved};
 pub use keys::{KeyRing, KeyRingError, RetiredKey, SIGNING_ALGORITHMS};
+pub use mint::{Actor, IssuedToken, TokenClaims, mint};
 pub use pattern::{Pattern, PatternError};
 pub use policy::{
     ClaimCondition, Decision, GrantDocument, GrantKind, IssuerFacts, Policy, PolicyDocument,
     PolicyError, PolicyLimits, PolicyRefusal, Request, ResourceDocument, RuleDocument, Workload,
 };
+pub use refusal::{IssuerRefusal, TokenError};
 pub use request::{RequestError, RequestLimits, TokenRequest};

@@ -612,13 +612,19 @@ fn compile_rule(
     match issuers.iter().find(|issuer| issuer.name == rule.issuer) {
         None => fail(format!("issuer {:?} is not a trusted issuer", rule.issuer)),
         Some(issuer) if !issuer.tenant_claims.is_empty() => {
-            let constrained = rule
-                .claims
-                .keys()
-                .any(|path| issuer.tenant_claims.iter().any(|claim| claim == path));
+            let exact_subject = rule
+                .subject
+                .as_deref()
+                .and_then(|subject| Pattern::parse(subject).ok())
+                .is_some_and(|pattern| pattern.is_exact());
+            let constrained = exact_subject
+                || rule
+                    .claims
+                    .keys()
+                    .any(|path| issuer.tenant_claims.iter().any(|claim| claim == path));
             if !constrained {
                 fail(format!(
-                    "issuer {:?} serves many tenants: the rule must constrain one of the claims {}",
+                    "issuer {:?} serves many tenants: the rule must name an exact subject or constrain one of the claims {}",
                     rule.issuer,
                     issuer.tenant_claims.join(", ")
                 ));

@@ -107,6 +107,26 @@ pub enum RequestError {
     InvalidResource,
 }
 
+impl RequestError {
+    /// A short, stable name for metrics labels and audit records.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            RequestError::BodyTooLarge { .. } => "request_body_too_large",
+            RequestError::ContentType => "request_content_type",
+            RequestError::Malformed => "request_malformed",
+            RequestError::Repeated(_) => "request_parameter_repeated",
+            RequestError::Missing(_) => "request_parameter_missing",
+            RequestError::TooLong(_) => "request_parameter_too_long",
+            RequestError::TooManyTargets(_) => "request_too_many_targets",
+            RequestError::UnsupportedGrantType => "request_unsupported_grant_type",
+            RequestError::UnsupportedTokenType(_) => "request_unsupported_token_type",
+            RequestError::ClientAssertionType => "request_client_assertion_type",
+            RequestError::UnexpectedClientAuth => "request_client_auth",
+            RequestError::InvalidResource => "request_invalid_resource",
+        }
+    }
+}
+
 /// The parameters this issuer reads; every other one is ignored (RFC 6749 §3.2).
 #[derive(Default)]
 struct Form {

@@ -61,3 +61,31 @@ pub fn typ_is(typ: &str, expected: &str) -> bool {
     };
     bare.eq_ignore_ascii_case(expected.as_bytes())
 }
+
+/// Reads an RFC 7519 §2 NumericDate: a JSON number of seconds since the epoch; fractions
+/// are allowed and truncated. Negative, non-finite and non-numeric values give `None`,
+/// which callers treat as a type error, never as "absent".
+///
+/// ```
+/// use mcp_warden::jose::numeric_date;
+/// use serde_json::json;
+///
+/// assert_eq!(numeric_date(&json!(1_764_288_000)), Some(1_764_288_000));
+/// assert_eq!(numeric_date(&json!(1.9)), Some(1));
+/// assert_eq!(numeric_date(&json!(-1)), None);
+/// assert_eq!(numeric_date(&json!("1764288000")), None);
+/// ```
+pub fn numeric_date(value: &serde_json::Value) -> Option<u64> {
+    let serde_json::Value::Number(number) = value else {
+        return None;
+    };
+    if let Some(seconds) = number.as_u64() {
+        return Some(seconds);
+    }
+    match number.as_f64() {
+        Some(seconds) if seconds.is_finite() && seconds >= 0.0 && seconds < u64::MAX as f64 => {
+            Some(seconds as u64)
+        }
+        _ => None,
+    }
+}

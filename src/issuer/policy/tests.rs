@@ -305,6 +305,11 @@ fn every_bad_rule_is_named() {
          "copy_claims": {"sub": "sub", "ns": "a..b"}},
         {"name": "gh", "issuer": "github", "claims": {"ref": "refs/heads/main"},
          "grants": [{"resource": "tools", "scopes": ["tools:list"]}]},
+        {"name": "gh-exact", "issuer": "github", "subject": "repo:acme/tools:ref:refs/heads/main",
+         "grants": [{"resource": "tools", "scopes": ["tools:list"]}]},
+        {"name": "gh-owner", "issuer": "github", "subject": "repo:acme/*:ref:refs/heads/main",
+         "claims": {"repository_owner": "acme"},
+         "grants": [{"resource": "tools", "scopes": ["tools:list"]}]},
     ]));
     let expect = [
         "rules[0] \"a\": issuer \"nowhere\" is not a trusted issuer",
