@@ -492,7 +492,10 @@ async fn malformed_answers_fail_closed() {
             "/duplicate",
             IntrospectionFailure::Parse(JsonError::DuplicateMember),
         ),
-        ("/not-json", IntrospectionFailure::Parse(JsonError::NotObject)),
+        (
+            "/not-json",
+            IntrospectionFailure::Parse(JsonError::NotObject),
+        ),
         ("/error", IntrospectionFailure::Status(500)),
         // Redirects are not followed: credentials are never re-sent elsewhere.
         ("/redirect", IntrospectionFailure::Status(307)),
