@@ -83,6 +83,7 @@
 //! are pure and the vectors can pin it.
 
 pub mod clock;
+mod digest_map;
 pub mod dpop;
 pub mod guard;
 pub mod issuer;

@@ -25,9 +25,6 @@ pub use replay_redis::{
 pub use signer::{ProofClaims, ProofSigner, access_token_hash};
 pub use validator::{ProofContext, ProofValidator, ProofValidatorBuilder, VerifiedProof};
 
-pub(crate) use replay::SlotHasher;
-pub(crate) use validator::numeric_date_value;
-
 /// Picks the one proof of a request from all its `DPoP` field values (RFC 9449 §4.3 step 1).
 ///
 /// Every value is read, not just the first, and a value holding a comma is refused: a

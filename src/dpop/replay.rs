@@ -5,14 +5,16 @@
 //! chooses the window and passes it as a time-to-live; times are Unix seconds
 //! from the caller's clock, never read here.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{Hash, Hasher};
 use std::pin::Pin;
 use std::sync::{Mutex, PoisonError};
 
 use aws_lc_rs::digest;
+
+use crate::digest_map::DigestMap;
 
 /// A fixed-size digest of (jkt, jti): one client cannot burn another client's `jti`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -93,7 +95,8 @@ pub trait ReplayStore: Send + Sync + 'static {
     fn check_and_record(&self, key: ReplayKey, now: u64, ttl_s: u64) -> ReplayFuture<'_>;
 }
 
-/// Map key inside a shard. Hashes to 8 bytes of the digest (see [`SlotHasher`]).
+/// Map key inside a shard. Hashes to bytes 0..8 of the digest, which the map uses as is
+/// (see `digest_map::SlotHasher`); the shard is chosen by byte 8.
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct Slot([u8; 16]);
 
@@ -104,33 +107,9 @@ impl Hash for Slot {
     }
 }
 
-/// Identity hasher for [`Slot`].
-///
-/// The key is already a truncated SHA-256 output: its bytes are uniform and
-/// an attacker cannot steer them without a preimage, so re-hashing (SipHash's
-/// flood resistance) buys nothing. Bytes 0..8 feed the table; shard choice
-/// uses byte 8 so it does not correlate with bucket choice within a shard.
-#[derive(Default)]
-pub(crate) struct SlotHasher(u64);
-
-impl Hasher for SlotHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write_u64(&mut self, i: u64) {
-        self.0 = i;
-    }
-    // Unused while `Slot::hash` calls `write_u64`; kept a real (if weak) hash.
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-}
-
 struct Shard {
     /// Slot -> expiry (Unix seconds, exclusive).
-    map: HashMap<Slot, u64, BuildHasherDefault<SlotHasher>>,
+    map: DigestMap<Slot, u64>,
     /// Insertion order, for purging from the front. Stale entries (a key
     /// re-recorded after expiry) are skipped as their expiry no longer
     /// matches. Every map entry has a matching queue entry, so bounding the
@@ -246,7 +225,7 @@ impl InMemoryReplayStore {
         let shards = (0..n)
             .map(|i| {
                 Mutex::new(Shard {
-                    map: HashMap::default(),
+                    map: DigestMap::default(),
                     queue: VecDeque::new(),
                     capacity: base + usize::from(i < extra),
                     last_compaction: None,

@@ -11,8 +11,9 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::jose::{Algorithm, AlgorithmSet, JwkCache, Object, Thumbprint, UnverifiedJws, typ_is};
-use crate::token::PresentedToken;
+use crate::jose::{
+    Algorithm, AlgorithmSet, JwkCache, Object, PresentedToken, Thumbprint, UnverifiedJws, typ_is,
+};
 
 use super::error::ProofError;
 use super::htu::NormalizedUri;
@@ -23,8 +24,7 @@ use super::replay::{InMemoryReplayStore, ReplayKey, ReplayStore, Seen};
 ///
 /// ```
 /// use mcp_warden::dpop::{NormalizedUri, ProofContext, ProofError, ProofSigner, ProofValidator};
-/// use mcp_warden::token::PresentedToken;
-/// use mcp_warden::jose::Algorithm;
+/// use mcp_warden::jose::{Algorithm, PresentedToken};
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let now = 1_764_288_000;
@@ -347,27 +347,12 @@ fn optional_str<'a>(claims: &'a Object, name: &'static str) -> Result<Option<&'a
     }
 }
 
-/// RFC 7519 §2 NumericDate: a JSON number of seconds; fractions are allowed and truncated.
-/// Negative, non-finite or non-numeric values are a type error, never "absent".
-pub(crate) fn numeric_date_value(value: &Value) -> Option<u64> {
-    let Value::Number(number) = value else {
-        return None;
-    };
-    if let Some(seconds) = number.as_u64() {
-        return Some(seconds);
-    }
-    match number.as_f64() {
-        Some(seconds) if seconds.is_finite() && seconds >= 0.0 && seconds < u64::MAX as f64 => {
-            Some(seconds as u64)
-        }
-        _ => None,
-    }
-}
-
+/// RFC 7519 §2 NumericDate ([`crate::jose::numeric_date`]); a value that is not one is a type
+/// error, never "absent".
 fn numeric_date(claims: &Object, name: &'static str) -> Result<u64, ProofError> {
     match claims.get(name) {
         None => Err(ProofError::ClaimMissing { name }),
-        Some(value) => numeric_date_value(value).ok_or(ProofError::WrongType { name }),
+        Some(value) => crate::jose::numeric_date(value).ok_or(ProofError::WrongType { name }),
     }
 }
 

@@ -1,5 +1,7 @@
 //! JOSE on aws-lc-rs: algorithms (RFC 7518), public JWKs and thumbprints (RFC 7517, RFC 7638,
-//! RFC 8037), compact JWS (RFC 7515) with strict JSON, and signing keys.
+//! RFC 8037), compact JWS (RFC 7515) with strict JSON, signing keys and the one JWT minter,
+//! RFC 7519 NumericDates, and the presented access token with its digest (shared by the DPoP
+//! `ath` check and the token verifiers).
 //!
 //! Why not jsonwebtoken: it keeps the last of duplicate JSON members, silently drops a
 //! private `d` from a JWK, does not check `crit`, has no ES512, and re-parses the key on every
@@ -15,6 +17,7 @@ mod jwk_cache;
 mod jwk_set;
 mod jws;
 mod mint;
+mod presented;
 mod sign;
 
 pub use alg::{Algorithm, AlgorithmSet, Curve, KeyFamily, UnsupportedAlgorithm};
@@ -25,6 +28,7 @@ pub use jwk_cache::JwkCache;
 pub use jwk_set::{JwkSet, JwkSetError, MAX_KEYS, MAX_KIDLESS_CANDIDATES};
 pub use jws::{UnverifiedJws, VerifiedJws};
 pub use mint::{JwtMinter, Lifetime, random_jti};
+pub use presented::PresentedToken;
 pub use sign::SigningKey;
 
 /// Encodes bytes as unpadded base64url (RFC 7515 §2).
@@ -87,5 +91,32 @@ pub fn numeric_date(value: &serde_json::Value) -> Option<u64> {
             Some(seconds as u64)
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::numeric_date;
+
+    #[test]
+    fn numeric_date_accepts_only_non_negative_finite_numbers() {
+        let cases = [
+            (json!(0), Some(0)),
+            (json!(1_764_288_000), Some(1_764_288_000)),
+            (json!(u64::MAX), Some(u64::MAX)),
+            (json!(1.9), Some(1)),
+            (json!(-0.0), Some(0)),
+            (json!(-1), None),
+            (json!(-0.1), None),
+            (json!(1e20), None),
+            (json!("1"), None),
+            (json!(null), None),
+            (json!([1]), None),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(numeric_date(&value), expected, "{value}");
+        }
     }
 }

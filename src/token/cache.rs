@@ -8,11 +8,11 @@
 //! `max_ttl_s` bounds that window. Only successes are cached — failures are not, so junk
 //! tokens cannot fill it — and the cache is bounded in entries (oldest evicted first).
 
-use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::collections::VecDeque;
+use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::dpop::SlotHasher;
+use crate::digest_map::DigestMap;
 
 use super::claims::AccessToken;
 use super::{PresentedToken, TokenFuture, TokenVerifier};
@@ -61,7 +61,7 @@ impl Hash for TokenDigest {
 
 #[derive(Default)]
 struct Shard {
-    map: HashMap<TokenDigest, (AccessToken, u64), BuildHasherDefault<SlotHasher>>,
+    map: DigestMap<TokenDigest, (AccessToken, u64)>,
     order: VecDeque<TokenDigest>,
 }
 

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::dpop::numeric_date_value;
 use crate::jose::Object;
 
 use super::error::TokenError;
@@ -232,7 +231,7 @@ fn optional_str<'a>(claims: &'a Object, name: &'static str) -> Result<Option<&'a
 fn numeric_date(claims: &Object, name: &'static str) -> Result<Option<u64>, TokenError> {
     match claims.get(name) {
         None => Ok(None),
-        Some(value) => numeric_date_value(value)
+        Some(value) => crate::jose::numeric_date(value)
             .map(Some)
             .ok_or(TokenError::WrongType { name }),
     }
