@@ -1,10 +1,14 @@
-//! DPoP proof signing for clients (RFC 9449 §4.2): the agent signs one proof per request.
+//! DPoP proof signing for clients (RFC 9449 §4.2): the agent signs one proof per request,
+//! through the crate's one JWT minter ([`JwtMinter`]), which sets `iat` and the random `jti`.
+
+use std::sync::Arc;
 
 use aws_lc_rs::digest;
-use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use serde_json::Value;
 
-use crate::jose::{Algorithm, Object, SignError, SigningKey, Thumbprint, base64url_encode};
+use crate::jose::{
+    Algorithm, JwtMinter, Lifetime, Object, SignError, SigningKey, Thumbprint, base64url_encode,
+};
 
 /// Signs DPoP proofs with one key.
 ///
@@ -19,9 +23,9 @@ use crate::jose::{Algorithm, Object, SignError, SigningKey, Thumbprint, base64ur
 /// ```
 #[derive(Debug)]
 pub struct ProofSigner {
-    key: SigningKey,
-    /// The protected header is the same for every proof: built once.
-    header: Object,
+    /// The protected header (`typ: dpop+jwt`, the public `jwk`) is the same for every
+    /// proof: built once, with the minter.
+    minter: JwtMinter,
 }
 
 /// The claims of one proof, for callers that need to set each one (tests, vectors).
@@ -44,13 +48,10 @@ pub struct ProofClaims {
 impl ProofSigner {
     /// A signer for an existing key.
     pub fn new(key: SigningKey) -> Self {
-        let mut header = Object::new();
-        header.insert("typ".into(), Value::String("dpop+jwt".into()));
-        header.insert(
-            "jwk".into(),
-            Value::Object(key.public_jwk().public_members()),
-        );
-        ProofSigner { key, header }
+        // RFC 9449 §4.2: `typ: dpop+jwt` and the public key itself in `jwk`.
+        ProofSigner {
+            minter: JwtMinter::with_embedded_key(Arc::new(key), "dpop+jwt"),
+        }
     }
 
     /// A signer with a freshly generated key.
@@ -60,12 +61,12 @@ impl ProofSigner {
 
     /// The key's RFC 7638 thumbprint: what the authorization server puts in `cnf.jkt`.
     pub fn thumbprint(&self) -> &Thumbprint {
-        self.key.public_jwk().thumbprint()
+        self.minter.key().public_jwk().thumbprint()
     }
 
     /// The signing key.
     pub fn key(&self) -> &SigningKey {
-        &self.key
+        self.minter.key()
     }
 
     /// A proof for one request, with a random `jti`.
@@ -90,33 +91,26 @@ impl ProofSigner {
     /// A proof with every claim given.
     pub fn sign(&self, claims: &ProofClaims) -> Result<String, SignError> {
         let mut payload = Object::new();
-        let jti = match &claims.jti {
-            Some(jti) => jti.clone(),
-            None => random_jti()?,
-        };
-        payload.insert("jti".into(), Value::String(jti));
+        // RFC 9449 §4.2: `jti`, `htm`, `htu`, `iat`; `ath` with an access token, `nonce`
+        // when the server gave one. The minter adds a random `jti` when none is given, and
+        // `iat`; a proof carries no `exp` (its lifetime is the verifier's window, §4.3
+        // step 11).
+        if let Some(jti) = &claims.jti {
+            payload.insert("jti".into(), Value::String(jti.clone()));
+        }
         payload.insert("htm".into(), Value::String(claims.method.clone()));
         payload.insert("htu".into(), Value::String(claims.uri.clone()));
-        payload.insert("iat".into(), Value::from(claims.iat));
         if let Some(token) = &claims.access_token {
             payload.insert("ath".into(), Value::String(access_token_hash(token)));
         }
         if let Some(nonce) = &claims.nonce {
             payload.insert("nonce".into(), Value::String(nonce.clone()));
         }
-        self.key.sign_compact(&self.header, &payload)
+        self.minter.mint(payload, Lifetime::unbounded(claims.iat))
     }
 }
 
 /// `ath` for a token: base64url(SHA-256(ASCII(token))) (RFC 9449 §4.2).
 pub fn access_token_hash(token: &str) -> String {
     base64url_encode(digest::digest(&digest::SHA256, token.as_bytes()).as_ref())
-}
-
-fn random_jti() -> Result<String, SignError> {
-    let mut bytes = [0u8; 16];
-    SystemRandom::new()
-        .fill(&mut bytes)
-        .map_err(|_| SignError::Provider)?;
-    Ok(base64url_encode(&bytes))
 }

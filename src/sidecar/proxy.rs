@@ -27,7 +27,7 @@ use url::Url;
 use super::upstream::{ClientSettings, SendError, UpstreamBody, UpstreamClient};
 
 use crate::guard::{PeerAddr, Principal, TrustedProxy};
-use crate::jose::SigningKey;
+use crate::jose::{JwtMinter, Lifetime, SigningKey};
 
 /// Which headers carry the caller's identity to the upstream. Inbound copies are always
 /// removed, so a client cannot claim an identity by sending them itself.
@@ -229,7 +229,9 @@ impl ProxyInner {
             original_host,
         );
         if let Some(principal) = parts.extensions.get::<Principal>() {
-            set_identity(&mut headers, &settings.identity, principal);
+            // The request's one clock read: the identity assertion's `iat`/`exp`.
+            let now = crate::clock::Clock::now(&crate::clock::SystemClock);
+            set_identity(&mut headers, &settings.identity, principal, now);
         }
         let limited = http_body_util::Limited::new(body, settings.max_body_bytes as usize);
         let mut outbound = Request::new(limited.boxed());
@@ -486,10 +488,10 @@ fn ip_text(ip: IpAddr) -> String {
     text
 }
 
-fn set_identity(headers: &mut HeaderMap, names: &IdentityHeaders, principal: &Principal) {
+fn set_identity(headers: &mut HeaderMap, names: &IdentityHeaders, principal: &Principal, now: u64) {
     let scopes = principal.scopes().join(" ");
     if let Some(assertion) = &names.assertion {
-        match sign_assertion(assertion, principal, &scopes) {
+        match sign_assertion(assertion, principal, &scopes, now) {
             Ok(value) => {
                 headers.insert(assertion.header.clone(), value);
             }
@@ -522,45 +524,34 @@ fn set_identity(headers: &mut HeaderMap, names: &IdentityHeaders, principal: &Pr
     }
 }
 
+/// The identity assertion for one request at `now` (read once by the caller at the request's
+/// entry point): RFC 7519 claims through the crate's one minter ([`JwtMinter`]), which sets
+/// `iat`, `exp` = `iat` + `ttl_s` and a random 128-bit `jti` (RFC 7519 §4.1.7); explicit
+/// typing `mcp-identity+jwt` (RFC 8725 §3.11) and the key's `kid` in the header.
 fn sign_assertion(
     assertion: &IdentityAssertion,
     principal: &Principal,
     scopes: &str,
+    now: u64,
 ) -> Result<HeaderValue, crate::jose::SignError> {
-    use crate::clock::{Clock, SystemClock};
-    let now = SystemClock.now();
-    let mut jti = [0u8; 16];
-    aws_lc_rs::rand::SecureRandom::fill(&aws_lc_rs::rand::SystemRandom::new(), &mut jti)
-        .map_err(|_| crate::jose::SignError::Provider)?;
-    let mut claims = serde_json::json!({
-        "iss": assertion.issuer,
-        "aud": assertion.audience,
-        "token_iss": principal.issuer(),
-        "iat": now,
-        "exp": now.saturating_add(assertion.ttl_s),
-        "jti": crate::jose::base64url_encode(&jti),
-    });
+    let mut claims = crate::jose::Object::new();
+    claims.insert("iss".into(), assertion.issuer.as_str().into());
+    claims.insert("aud".into(), assertion.audience.as_str().into());
+    claims.insert("token_iss".into(), principal.issuer().into());
     if let Some(subject) = principal.subject() {
-        claims["sub"] = subject.into();
+        claims.insert("sub".into(), subject.into());
     }
     if let Some(client_id) = principal.client_id() {
-        claims["client_id"] = client_id.into();
+        claims.insert("client_id".into(), client_id.into());
     }
     if !scopes.is_empty() {
-        claims["scope"] = scopes.into();
+        claims.insert("scope".into(), scopes.into());
     }
     if let Some(jkt) = principal.key_thumbprint() {
-        claims["cnf"] = serde_json::json!({"jkt": jkt.as_str()});
+        claims.insert("cnf".into(), serde_json::json!({"jkt": jkt.as_str()}));
     }
-    let mut header = crate::jose::Object::new();
-    header.insert("typ".into(), "mcp-identity+jwt".into());
-    if let Some(kid) = assertion.key.public_jwk().kid() {
-        header.insert("kid".into(), kid.into());
-    }
-    let Some(claims) = claims.as_object() else {
-        return Err(crate::jose::SignError::Serialize);
-    };
-    let jwt = assertion.key.sign_compact(&header, claims)?;
+    let minter = JwtMinter::new(Arc::clone(&assertion.key), "mcp-identity+jwt");
+    let jwt = minter.mint(claims, Lifetime::expiring(now, assertion.ttl_s))?;
     HeaderValue::from_str(&jwt).map_err(|_| crate::jose::SignError::Serialize)
 }
 
