@@ -301,6 +301,9 @@ pub enum AssertionError {
     /// The `jti` was already used (RFC 7523 §3 item 7).
     #[error("the assertion's jti was already used")]
     Replayed,
+    /// The replay store could not say whether the `jti` was used: refused (fail closed).
+    #[error("the replay store for single-use jti is unavailable")]
+    ReplayStoreUnavailable,
 }
 
 impl AssertionError {
@@ -324,6 +327,7 @@ impl AssertionError {
             AssertionError::LifetimeTooLong { .. } => "assertion_lifetime",
             AssertionError::SpiffeId => "assertion_spiffe_id",
             AssertionError::Replayed => "assertion_replayed",
+            AssertionError::ReplayStoreUnavailable => "assertion_replay_store",
         }
     }
 
@@ -333,6 +337,7 @@ impl AssertionError {
         matches!(
             self,
             AssertionError::Signature(SignatureError::Unavailable(_))
+                | AssertionError::ReplayStoreUnavailable
         )
     }
 }

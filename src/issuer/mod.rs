@@ -7,18 +7,24 @@
 
 mod assertion;
 mod claim_path;
+mod endpoint;
 mod keys;
 mod mint;
 mod pattern;
 mod policy;
 mod refusal;
 mod request;
+mod service;
 
 pub use assertion::{
     AssertionError, Platform, VerifiedWorkload, WorkloadIssuer, WorkloadIssuers, default_audiences,
     spiffe_trust_domain,
 };
 pub use claim_path::{ClaimPath, ClaimPathError, Resolved};
+pub use endpoint::{
+    EndpointConfigError, Issuance, IssuanceRecord, Refused, TokenCall, TokenEndpoint,
+    TokenEndpointBuilder,
+};
 pub use keys::{KeyRing, KeyRingError, RetiredKey, SIGNING_ALGORITHMS};
 pub use mint::{Actor, IssuedToken, TokenClaims, mint};
 pub use pattern::{Pattern, PatternError};
@@ -28,3 +34,4 @@ pub use policy::{
 };
 pub use refusal::{IssuerRefusal, TokenError};
 pub use request::{RequestError, RequestLimits, TokenRequest};
+pub use service::{IssuerOutcome, IssuerService};
