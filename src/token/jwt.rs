@@ -1,60 +1,21 @@
-//! JWT access tokens (RFC 9068) verified against each trusted issuer's keys.
-
-use std::sync::Arc;
+//! JWT access tokens (RFC 9068) verified against each trusted issuer's keys: the generic
+//! steps (size cap, JWS structure, algorithm allow-list, issuer routing, `kid` refresh,
+//! signature) are [`crate::jwt`]'s, and [`JwtVerifier`] is their access-token
+//! [`ClaimsProfile`]: the `typ` rules and the `iss` lookup before any key is touched, the
+//! RFC 9068 claims after the signature.
 
 use serde_json::Value;
 
-use crate::jose::{AlgorithmSet, JwkSet, UnverifiedJws, typ_is};
-use crate::jwks::{KeySource, KeySourceError, Refresh, StaticKeys};
+use crate::jose::{Object, typ_is};
+use crate::jwt::{ClaimsProfile, SignatureError};
 
 use super::claims::{AccessToken, ClaimRules};
 use super::error::{TokenError, UnavailableCause};
 use super::{TokenFuture, TokenVerifier};
 
-/// One issuer whose tokens are trusted, with its keys and algorithms.
-#[derive(Clone)]
-pub struct TrustedIssuer {
-    issuer: String,
-    algorithms: AlgorithmSet,
-    keys: Arc<dyn KeySource>,
-}
-
-impl std::fmt::Debug for TrustedIssuer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TrustedIssuer")
-            .field("issuer", &self.issuer)
-            .field("algorithms", &self.algorithms)
-            .finish_non_exhaustive()
-    }
-}
-
-impl TrustedIssuer {
-    /// An issuer (`iss`, compared exactly) with a fixed key set; every asymmetric algorithm
-    /// its keys support is allowed until [`TrustedIssuer::algorithms`] narrows it.
-    pub fn new(issuer: impl Into<String>, keys: JwkSet) -> Self {
-        Self::with_key_source(issuer, Arc::new(StaticKeys::new(keys)))
-    }
-
-    /// An issuer whose keys come from `keys` (e.g. a [`RemoteJwks`](crate::jwks::RemoteJwks)).
-    pub fn with_key_source(issuer: impl Into<String>, keys: Arc<dyn KeySource>) -> Self {
-        TrustedIssuer {
-            issuer: issuer.into(),
-            algorithms: AlgorithmSet::ALL,
-            keys,
-        }
-    }
-
-    /// The algorithms this issuer's tokens may use.
-    pub fn algorithms(mut self, algorithms: AlgorithmSet) -> Self {
-        self.algorithms = algorithms;
-        self
-    }
-
-    /// The issuer identifier.
-    pub fn issuer(&self) -> &str {
-        &self.issuer
-    }
-}
+// One issuer whose tokens are trusted: the type `crate::jwt` verifies with, under its old
+// path `token::TrustedIssuer`.
+pub use crate::jwt::TrustedIssuer;
 
 /// Verifies JWT access tokens: signature by a key of the token's own issuer, `iss`, `aud`
 /// naming this resource, `exp`, `nbf`, and the token type.
@@ -123,48 +84,24 @@ impl JwtVerifier {
     /// a verifier over fixed keys needs. A key source with nothing loaded refuses with
     /// [`TokenError::Unavailable`].
     pub fn verify_now(&self, token: &str, now: u64) -> Result<AccessToken, TokenError> {
-        let checked = self.precheck(token)?;
-        let keys = checked.issuer.keys.current().ok_or_else(keys_unavailable)?;
-        self.finish(checked, &keys, now)
+        crate::jwt::verify_now(self, token, self.max_len, now)
     }
 
     /// Verifies `token` at time `now`, loading the issuer's keys when none are loaded and
     /// once more when the token names a `kid` the loaded set lacks (key rotation).
     pub async fn verify_async(&self, token: &str, now: u64) -> Result<AccessToken, TokenError> {
-        let checked = self.precheck(token)?;
-        let source = &checked.issuer.keys;
-        let mut keys = match source.current() {
-            Some(keys) => keys,
-            None => source
-                .refresh(Refresh::Missing)
-                .await
-                .map_err(unavailable)?,
-        };
-        if let Some(kid) = checked.kid.as_deref()
-            && keys
-                .candidates(Some(kid), checked.jws.alg())
-                .next()
-                .is_none()
-        {
-            keys = source
-                .refresh(Refresh::UnknownKid(kid))
-                .await
-                .map_err(unavailable)?;
-        }
-        self.finish(checked, &keys, now)
+        crate::jwt::verify(self, token, self.max_len, now).await
     }
+}
 
-    /// Everything that needs no key: size, structure, `typ`, the issuer and its
-    /// algorithms, the `kid`'s type.
-    fn precheck<'t>(&'t self, token: &'t str) -> Result<Prechecked<'t>, TokenError> {
-        if token.len() > self.max_len {
-            return Err(TokenError::TooLarge {
-                len: token.len(),
-                max: self.max_len,
-            });
-        }
-        let jws = UnverifiedJws::parse(token, self.max_len, AlgorithmSet::ALL)?;
-        match jws.header().get("typ") {
+/// Access tokens: what needs no key (`typ`, the trusted issuer named by `iss`) in
+/// [`route`](ClaimsProfile::route), the registered claims in [`check`](ClaimsProfile::check).
+impl ClaimsProfile for JwtVerifier {
+    type Verified = AccessToken;
+    type Error = TokenError;
+
+    fn route(&self, header: &Object, claims: &Object) -> Result<&TrustedIssuer, TokenError> {
+        match header.get("typ") {
             None => {
                 if self.require_at_jwt {
                     return Err(TokenError::TypNotAtJwt);
@@ -176,47 +113,35 @@ impl JwtVerifier {
                 if typ_is(typ, "dpop+jwt") {
                     return Err(TokenError::ProofAsToken);
                 }
+                // RFC 9068 §4: `typ` must be `at+jwt` (RFC 7515 §4.1.9 comparison) when
+                // required.
                 if self.require_at_jwt && !typ_is(typ, "at+jwt") {
                     return Err(TokenError::TypNotAtJwt);
                 }
             }
+            // RFC 7515 §4.1.9: `typ` is a string.
             Some(_) => return Err(TokenError::WrongType { name: "typ" }),
         }
-        // The issuer picks the keys: a token is never checked against another issuer's keys.
-        let issuer = match jws.payload().get("iss") {
-            None => return Err(TokenError::ClaimMissing { name: "iss" }),
+        // The issuer picks the keys: a token is never checked against another issuer's keys
+        // (RFC 8725 §3.8; RFC 9068 §4: `iss` exactly, RFC 7519 §4.1.1).
+        match claims.get("iss") {
+            None => Err(TokenError::ClaimMissing { name: "iss" }),
             Some(Value::String(iss)) => self
                 .issuers
                 .iter()
-                .find(|trusted| &trusted.issuer == iss)
-                .ok_or(TokenError::IssuerMismatch)?,
-            Some(_) => return Err(TokenError::WrongType { name: "iss" }),
-        };
-        let alg = jws.alg();
-        if !issuer.algorithms.contains(alg) {
-            return Err(TokenError::Jws(crate::jose::JwsError::AlgNotAllowed(alg)));
+                .find(|trusted| trusted.issuer() == iss)
+                .ok_or(TokenError::IssuerMismatch),
+            Some(_) => Err(TokenError::WrongType { name: "iss" }),
         }
-        let kid = match jws.header().get("kid") {
-            None => None,
-            Some(Value::String(kid)) => Some(kid.clone()),
-            Some(_) => return Err(TokenError::WrongType { name: "kid" }),
-        };
-        Ok(Prechecked { jws, issuer, kid })
     }
 
-    fn finish(
+    fn check(
         &self,
-        checked: Prechecked<'_>,
-        keys: &JwkSet,
+        _issuer: &TrustedIssuer,
+        _header: Object,
+        claims: Object,
         now: u64,
     ) -> Result<AccessToken, TokenError> {
-        let Prechecked { jws, kid, .. } = checked;
-        let mut candidates = keys.candidates(kid.as_deref(), jws.alg()).peekable();
-        if candidates.peek().is_none() {
-            return Err(TokenError::UnknownKey);
-        }
-        let (verified, _key) = jws.verify_any(candidates)?;
-        let (_, claims) = verified.into_parts();
         let rules = ClaimRules {
             issuers: &self.issuer_names,
             audience: &self.audience,
@@ -227,19 +152,20 @@ impl JwtVerifier {
     }
 }
 
-/// A token that passed every check that needs no key.
-struct Prechecked<'t> {
-    jws: UnverifiedJws<'t>,
-    issuer: &'t TrustedIssuer,
-    kid: Option<String>,
-}
-
-fn keys_unavailable() -> TokenError {
-    unavailable(KeySourceError::NotLoaded)
-}
-
-fn unavailable(error: KeySourceError) -> TokenError {
-    TokenError::Unavailable(UnavailableCause::Keys(error))
+/// The generic refusals, as access-token refusals.
+impl From<SignatureError> for TokenError {
+    fn from(error: SignatureError) -> Self {
+        match error {
+            SignatureError::TooLarge { len, max } => TokenError::TooLarge { len, max },
+            SignatureError::Jws(error) => TokenError::Jws(error),
+            // RFC 7515 §4.1.4: `kid` is a string.
+            SignatureError::KidNotString => TokenError::WrongType { name: "kid" },
+            SignatureError::UnknownKey => TokenError::UnknownKey,
+            SignatureError::Unavailable(error) => {
+                TokenError::Unavailable(UnavailableCause::Keys(error))
+            }
+        }
+    }
 }
 
 impl TokenVerifier for JwtVerifier {
@@ -251,7 +177,7 @@ impl TokenVerifier for JwtVerifier {
 impl JwtVerifierBuilder {
     /// Trusts tokens from `issuer`.
     pub fn issuer(mut self, issuer: TrustedIssuer) -> Self {
-        self.verifier.issuer_names.push(issuer.issuer.clone());
+        self.verifier.issuer_names.push(issuer.issuer().to_owned());
         self.verifier.issuers.push(issuer);
         self
     }
