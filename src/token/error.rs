@@ -129,10 +129,9 @@ pub enum IntrospectionFailure {
     /// The body is not one strict JSON object (duplicate members included).
     #[error("introspection response refused: {0}")]
     Parse(JsonError),
-    /// No randomness for the client assertion's `jti` (RFC 7523 §3).
-    #[error("no randomness for the client assertion")]
-    NoRandomness,
-    /// The client assertion could not be signed (RFC 7523 §2.2).
+    /// The client assertion could not be minted (RFC 7523 §2.2): no randomness for its
+    /// `jti` (RFC 7523 §3) or no signature ([`SignError::Provider`]), or it could not be
+    /// serialized.
     #[error("could not sign the client assertion: {0}")]
     ClientAssertion(SignError),
 }

@@ -8,80 +8,36 @@
 //! - RFC 7662 §2.2: the answer is one JSON object, parsed strictly (duplicate members are
 //!   refused) and judged by [`IntrospectionRules::check`] alone.
 //! - RFC 6749 §2.3.1: client secrets in HTTP Basic (each part form-urlencoded first) or in
-//!   the request body.
-//! - RFC 7523 §2.2: `private_key_jwt` client assertions.
+//!   the request body, and RFC 7523 §2.2 `private_key_jwt` client assertions: the shared
+//!   [`crate::oauth`] client authentication ([`PreparedClientAuth`]), checked once at build.
 //!
 //! Whatever goes wrong on the way (network, timeout, status, size, syntax) fails closed as
 //! [`TokenError::Unavailable`] with an [`IntrospectionFailure`], which never holds the token
 //! or the response body. The token is never logged or kept: the cache is keyed by its SHA-256.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use reqwest::StatusCode;
-use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
-use serde_json::Value;
+use reqwest::header::{ACCEPT, AUTHORIZATION};
 use url::Url;
-use url::form_urlencoded::byte_serialize;
-use zeroize::Zeroizing;
 
-use crate::jose::{Object, SigningKey, base64url_encode, parse_object};
+use crate::jose::{Object, parse_object};
+use crate::oauth::{ClientAuth, ClientAuthError, PreparedClientAuth};
 use crate::outbound::ReadError;
-use crate::secret::Secret;
 
 use super::claims::AccessToken;
 use super::error::{IntrospectionFailure, TokenError, UnavailableCause};
 use super::introspection::IntrospectionRules;
 use super::{TokenFuture, TokenVerifier};
 
-/// RFC 7523 §2.2.
-const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-const ASSERTION_LIFETIME_S: u64 = 60;
 /// Longest token sent to the endpoint, so that a client cannot make us post megabytes;
 /// the same cap as [`JwtVerifier::DEFAULT_MAX_LEN`](super::JwtVerifier::DEFAULT_MAX_LEN).
 const MAX_TOKEN_LEN: usize = 16 * 1024;
-
-/// How the resource server authenticates to the introspection endpoint (RFC 7662 §2.1).
-///
-/// `Debug` never prints a secret or a private key.
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub enum ClientAuth {
-    /// RFC 6749 §2.3.1 HTTP Basic (`client_secret_basic`): client id and secret are each
-    /// form-urlencoded before base64, as §2.3.1 requires.
-    SecretBasic {
-        /// The resource server's client id at the authorization server.
-        client_id: String,
-        /// Its client secret.
-        secret: Secret,
-    },
-    /// RFC 6749 §2.3.1 in the request body (`client_secret_post`). The RFC discourages it;
-    /// it is here for servers that need it.
-    SecretPost {
-        /// The resource server's client id at the authorization server.
-        client_id: String,
-        /// Its client secret.
-        secret: Secret,
-    },
-    /// RFC 7523 §2.2 / OIDC `private_key_jwt`: a fresh client assertion per request
-    /// (`iss` = `sub` = client id, `aud` = `audience` or else the endpoint URL, random
-    /// `jti`, `iat`, `exp` = `iat` + 60 s), signed with `key`.
-    PrivateKeyJwt {
-        /// The resource server's client id at the authorization server.
-        client_id: String,
-        /// The key registered for the client; its `kid`, if any, goes in the header.
-        key: Arc<SigningKey>,
-        /// The assertion's `aud` (e.g. the issuer identifier); `None` means the endpoint URL.
-        audience: Option<String>,
-    },
-    /// A bearer token for the introspection endpoint itself (RFC 7662 §2.1 allows it).
-    BearerToken(Secret),
-}
 
 /// An [`IntrospectionClient`] could not be built; names the offending setting.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -148,9 +104,9 @@ pub struct IntrospectionClient {
 
 struct Inner {
     settings: Settings,
-    auth: ClientAuth,
-    /// Precomputed for [`ClientAuth::SecretBasic`] and [`ClientAuth::BearerToken`].
-    authorization: Option<HeaderValue>,
+    /// The `Authorization` header precomputed for [`ClientAuth::SecretBasic`] and
+    /// [`ClientAuth::BearerToken`], the assertion minter for [`ClientAuth::PrivateKeyJwt`].
+    auth: PreparedClientAuth,
     http: reqwest::Client,
     cache: Mutex<Cache>,
     requests: AtomicU64,
@@ -254,7 +210,7 @@ impl fmt::Debug for IntrospectionClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("IntrospectionClient")
             .field("endpoint", &self.inner.settings.endpoint.as_str())
-            .field("auth", &self.inner.auth)
+            .field("auth", self.inner.auth.auth())
             .field("rules", &self.inner.settings.rules)
             .field("stats", &self.stats())
             .finish_non_exhaustive()
@@ -344,7 +300,7 @@ impl IntrospectionClientBuilder {
         let auth = self
             .auth
             .ok_or(IntrospectionConfigError::MissingClientAuth)?;
-        let authorization = authorization(&auth)?;
+        let auth = PreparedClientAuth::new(auth).map_err(config_error)?;
         let http = match self.http {
             Some(client) => client,
             None => crate::outbound::client(
@@ -366,7 +322,6 @@ impl IntrospectionClientBuilder {
         let inner = Inner {
             settings,
             auth,
-            authorization,
             http,
             cache,
             requests: AtomicU64::new(0),
@@ -433,36 +388,24 @@ impl Inner {
 
     /// One RFC 7662 §2.1 request, returning the §2.2 response object unchecked.
     async fn introspect(&self, token: &str, now: u64) -> Result<Object, TokenError> {
-        let mut form = vec![("token", token), ("token_type_hint", "access_token")];
+        let mut form = vec![
+            ("token", Cow::Borrowed(token)),
+            ("token_type_hint", Cow::Borrowed("access_token")),
+        ];
         let mut request = self
             .http
             .post(self.settings.endpoint.clone())
             .header(ACCEPT, "application/json");
-        if let Some(value) = &self.authorization {
+        if let Some(value) = self.auth.authorization() {
             request = request.header(AUTHORIZATION, value.clone());
         }
-        let assertion;
-        match &self.auth {
-            ClientAuth::SecretPost { client_id, secret } => {
-                form.push(("client_id", client_id.as_str()));
-                form.push(("client_secret", secret.expose()));
-            }
-            ClientAuth::PrivateKeyJwt {
-                client_id,
-                key,
-                audience,
-            } => {
-                // RFC 7521 §4.2: the assertion identifies the client; `client_id` is
-                // unnecessary and left out.
-                let audience = audience
-                    .as_deref()
-                    .unwrap_or(self.settings.endpoint.as_str());
-                assertion = client_assertion(client_id, key, audience, now)?;
-                form.push(("client_assertion_type", ASSERTION_TYPE));
-                form.push(("client_assertion", &assertion));
-            }
-            ClientAuth::SecretBasic { .. } | ClientAuth::BearerToken(_) => {}
-        }
+        // RFC 6749 §2.3.1 `client_secret_post` fields, or an RFC 7523 §2.2 client assertion
+        // minted for this request (its `aud` the endpoint unless configured, RFC 7523 §3).
+        let fields = self
+            .auth
+            .form_fields(self.settings.endpoint.as_str(), now)
+            .map_err(|e| unavailable(IntrospectionFailure::ClientAssertion(e)))?;
+        form.extend(fields);
         let mut response = request
             .form(&form)
             .send()
@@ -530,58 +473,13 @@ fn cache_key(token: &str) -> CacheKey {
     key
 }
 
-/// RFC 7523 §3 claims for one request: `iss` = `sub` = client id, `aud`, unique `jti`,
-/// and a 60-second lifetime so a captured assertion is soon useless.
-fn client_assertion(
-    client_id: &str,
-    key: &SigningKey,
-    audience: &str,
-    now: u64,
-) -> Result<String, TokenError> {
-    let mut jti = [0; 16];
-    aws_lc_rs::rand::fill(&mut jti).map_err(|_| unavailable(IntrospectionFailure::NoRandomness))?;
-    let mut header = Object::new();
-    header.insert("typ".into(), Value::from("JWT"));
-    if let Some(kid) = key.public_jwk().kid() {
-        header.insert("kid".into(), Value::from(kid));
+/// A credential [`PreparedClientAuth`] refused, named as this builder's error.
+fn config_error(error: ClientAuthError) -> IntrospectionConfigError {
+    match error {
+        ClientAuthError::InvalidCredential { field } => {
+            IntrospectionConfigError::InvalidCredential { field }
+        }
     }
-    let mut claims = Object::new();
-    claims.insert("iss".into(), Value::from(client_id));
-    claims.insert("sub".into(), Value::from(client_id));
-    claims.insert("aud".into(), Value::from(audience));
-    claims.insert("jti".into(), Value::from(base64url_encode(&jti)));
-    claims.insert("iat".into(), Value::from(now));
-    claims.insert("exp".into(), Value::from(now + ASSERTION_LIFETIME_S));
-    key.sign_compact(&header, &claims)
-        .map_err(|e| unavailable(IntrospectionFailure::ClientAssertion(e)))
-}
-
-/// The `Authorization` header for Basic and Bearer authentication, built and checked once
-/// at build time, and marked sensitive so HTTP tooling does not print it.
-fn authorization(auth: &ClientAuth) -> Result<Option<HeaderValue>, IntrospectionConfigError> {
-    let invalid = |field| IntrospectionConfigError::InvalidCredential { field };
-    let text = match auth {
-        ClientAuth::SecretBasic { client_id, secret } if !client_id.is_empty() => {
-            // RFC 6749 §2.3.1: form-urlencode (Appendix B) each part, then base64.
-            let encode = |text: &str| byte_serialize(text.as_bytes()).collect::<String>();
-            let pair = Zeroizing::new(format!("{}:{}", encode(client_id), encode(secret.expose())));
-            Zeroizing::new(format!("Basic {}", STANDARD.encode(pair.as_bytes())))
-        }
-        ClientAuth::BearerToken(token) if !token.expose().is_empty() => {
-            Zeroizing::new(format!("Bearer {}", token.expose()))
-        }
-        ClientAuth::BearerToken(_) => return Err(invalid("bearer_token")),
-        ClientAuth::SecretPost { client_id, .. } | ClientAuth::PrivateKeyJwt { client_id, .. }
-            if !client_id.is_empty() =>
-        {
-            return Ok(None);
-        }
-        _ => return Err(invalid("client_id")),
-    };
-    // Only a bearer token can hold bytes a header cannot (base64 never does).
-    let mut value = HeaderValue::from_str(&text).map_err(|_| invalid("bearer_token"))?;
-    value.set_sensitive(true);
-    Ok(Some(value))
 }
 
 type CacheKey = [u8; 32];

@@ -17,14 +17,16 @@ pub use claims::AccessToken;
 pub use error::{IntrospectionFailure, TokenError, UnavailableCause};
 pub use introspection::{IntrospectionRules, StaticIntrospection};
 pub use introspection_client::{
-    ClientAuth, IntrospectionClient, IntrospectionClientBuilder, IntrospectionConfigError,
-    IntrospectionStats,
+    IntrospectionClient, IntrospectionClientBuilder, IntrospectionConfigError, IntrospectionStats,
 };
 pub use jwt::{JwtVerifier, JwtVerifierBuilder, TrustedIssuer};
 
 // Lives in `jose` because the DPoP validator needs it too (its `ath`), and `dpop` does not
 // depend on `token`; re-exported here, where verifiers take it.
 pub use crate::jose::PresentedToken;
+// The client authentication of the introspection client, shared with the other clients of
+// token endpoints in `oauth`; kept under its old path `token::ClientAuth`.
+pub use crate::oauth::ClientAuth;
 
 /// The future of a token verification.
 pub type TokenFuture<'a> =

@@ -10,7 +10,7 @@ use url::Url;
 
 use crate::jose::Algorithm;
 use crate::secret::Secret;
-use crate::token::ClientAuth;
+use crate::oauth::ClientAuth;
 
 use super::ConfigError;
 use super::check::{self, Problems, path, seconds};
