@@ -12,7 +12,6 @@
 mod support;
 
 #[path = "support/sidecar.rs"]
-#[allow(dead_code)]
 mod sidecar;
 
 use std::sync::Arc;

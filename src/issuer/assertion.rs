@@ -410,16 +410,16 @@ impl ClaimsProfile for WorkloadIssuers {
         // `at+jwt` access token is not a workload identity.
         match header.get("typ") {
             None => {}
-            Some(Value::String(typ)) => {
+            Some(Value::String(typ))
                 if !issuer
                     .platform
                     .accepted_typ()
                     .iter()
-                    .any(|accepted| typ_is(typ, accepted))
-                {
-                    return Err(AssertionError::Typ);
-                }
+                    .any(|accepted| typ_is(typ, accepted)) =>
+            {
+                return Err(AssertionError::Typ);
             }
+            Some(Value::String(_)) => {}
             Some(_) => return Err(AssertionError::WrongType { name: "typ" }),
         }
         Ok(&issuer.keys)
