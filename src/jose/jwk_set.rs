@@ -1,5 +1,6 @@
 //! JWK Sets (RFC 7517 §5): the keys an issuer publishes.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -48,6 +49,39 @@ pub struct JwkSet {
 impl JwkSet {
     /// Parses a JWK Set document.
     pub fn from_json(bytes: &[u8]) -> Result<Self, JwkSetError> {
+        Self::parse(bytes, |key| Some(Cow::Borrowed(key)))
+    }
+
+    /// Parses a SPIFFE trust bundle (SPIFFE Trust Domain and Bundle §4): a JWK Set whose
+    /// JWT-SVID authorities carry `use: jwt-svid` instead of RFC 7517's `sig`. Those keys are
+    /// read as signature keys; every other entry (`x509-svid` authorities, keys without the
+    /// SPIFFE `use`) is skipped, so an X.509 authority can never verify a JWT.
+    ///
+    /// ```
+    /// use mcp_warden::jose::JwkSet;
+    ///
+    /// let bundle = br#"{"keys": [{"use": "jwt-svid", "kty": "EC", "crv": "P-256", "kid": "a",
+    ///     "x": "l8tFrhx-34tV3hRICRDY9zCkDlpBhF42UQUfWVAWBFs",
+    ///     "y": "9VE4jf_Ok_o64zbTTlcuNJajHmt6v9TDVrU0CdvGRDA"}]}"#;
+    /// let set = JwkSet::from_spiffe_bundle(bundle).unwrap();
+    /// assert_eq!(set.keys().len(), 1);
+    /// assert!(JwkSet::from_json(bundle).unwrap().is_empty(), "not an RFC 7517 `use`");
+    /// ```
+    pub fn from_spiffe_bundle(bytes: &[u8]) -> Result<Self, JwkSetError> {
+        Self::parse(bytes, |key| {
+            if key.get("use").and_then(Value::as_str) != Some("jwt-svid") {
+                return None;
+            }
+            let mut key = key.clone();
+            key.remove("use");
+            Some(Cow::Owned(key))
+        })
+    }
+
+    fn parse(
+        bytes: &[u8],
+        adapt: impl Fn(&json::Object) -> Option<Cow<'_, json::Object>>,
+    ) -> Result<Self, JwkSetError> {
         let object = json::parse_object(bytes).map_err(JwkSetError::Json)?;
         let Some(Value::Array(entries)) = object.get("keys") else {
             return Err(JwkSetError::MissingKeys);
@@ -61,9 +95,9 @@ impl JwkSet {
         let mut set = JwkSet::default();
         for entry in entries {
             match entry {
-                Value::Object(key) => match PublicJwk::from_object(key) {
-                    Ok(jwk) => set.keys.push(Arc::new(jwk)),
-                    Err(_) => set.skipped += 1,
+                Value::Object(key) => match adapt(key).map(|key| PublicJwk::from_object(&key)) {
+                    Some(Ok(jwk)) => set.keys.push(Arc::new(jwk)),
+                    Some(Err(_)) | None => set.skipped += 1,
                 },
                 _ => set.skipped += 1,
             }
