@@ -706,3 +706,45 @@ async fn an_unreachable_cluster_is_served_stale_for_a_while_then_fails_closed() 
     assert_eq!(gone.status, 503, "{}", gone.body);
     assert_eq!(gone.body["error"], "temporarily_unavailable");
 }
+
+#[tokio::test]
+async fn a_jwks_behind_a_bearer_token_is_fetched_with_the_token_file_read_each_time() {
+    let jwks =
+        json!({"keys": [SigningKey::generate(Algorithm::ES256).unwrap().public_jwk().to_json()]})
+            .to_string();
+    // Like a Kubernetes API server's /openid/v1/jwks: authenticated callers only.
+    let app = Router::new().route(
+        "/openid/v1/jwks",
+        get(move |headers: http::HeaderMap| {
+            let jwks = jwks.clone();
+            async move {
+                let authorized = headers
+                    .get("authorization")
+                    .is_some_and(|value| value == "Bearer sa-token-2");
+                if authorized {
+                    (http::StatusCode::OK, jwks)
+                } else {
+                    (http::StatusCode::UNAUTHORIZED, String::new())
+                }
+            }
+        }),
+    );
+    let url = format!("{}/openid/v1/jwks", serve(app).await);
+    let dir = sidecar::TempDir::new("bearer");
+    let token_file = dir.write("token", "sa-token-1\n");
+    let keys = RemoteJwks::builder(JwksLocation::JwksUri(url.parse().unwrap()))
+        .dangerous_allow_plain_http()
+        .min_refetch_interval(Duration::from_millis(1))
+        .bearer_token_file(&token_file)
+        .build()
+        .unwrap();
+    let refused = keys.load().await.unwrap_err();
+    assert_eq!(
+        refused.fetch_error(),
+        Some(&mcp_warden::jwks::FetchError::Status(401))
+    );
+    // The kubelet rotated the token: the next fetch reads the new one.
+    dir.write("token", "sa-token-2\n");
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert_eq!(keys.load().await.unwrap().keys().len(), 1);
+}

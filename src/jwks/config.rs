@@ -101,6 +101,10 @@ pub(super) struct Limits {
     pub(super) connect_timeout: Duration,
     pub(super) max_body_bytes: usize,
     pub(super) allow_plain_http: bool,
+    /// A file holding a bearer token for the key and metadata endpoints, read on every
+    /// fetch: a Kubernetes API server serves its JWKS to authenticated callers only, and
+    /// the projected token that authenticates us is rotated under our feet.
+    pub(super) bearer_token_file: Option<std::sync::Arc<std::path::Path>>,
 }
 
 impl Default for Limits {
@@ -116,6 +120,7 @@ impl Default for Limits {
             connect_timeout: Duration::from_secs(2),
             max_body_bytes: 256 * 1024,
             allow_plain_http: false,
+            bearer_token_file: None,
         }
     }
 }
@@ -263,6 +268,14 @@ impl RemoteJwksBuilder {
     /// URL schemes are still checked, but its connect timeout and TLS settings are yours.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.client = Some(client);
+        self
+    }
+
+    /// Sends `Authorization: Bearer <the file's contents>` with every fetch, the file read
+    /// anew each time (fetches are rare; the token may have been rotated). For a
+    /// Kubernetes API server's `/openid/v1/jwks`, with the pod's service-account token.
+    pub fn bearer_token_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.limits.bearer_token_file = Some(std::sync::Arc::from(path.into().into_boxed_path()));
         self
     }
 

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use http::header::{ACCEPT, AGE, CACHE_CONTROL};
+use http::header::{ACCEPT, AGE, AUTHORIZATION, CACHE_CONTROL};
 use http::{HeaderMap, StatusCode};
 use url::Url;
 
@@ -24,6 +24,9 @@ use super::config::Limits;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum FetchError {
+    /// The configured bearer-token file could not be read, or holds no usable token.
+    #[error("bearer token file unreadable or empty")]
+    BearerTokenUnreadable,
     /// The exchange took longer than the configured timeout.
     #[error("timed out")]
     Timeout,
@@ -132,6 +135,22 @@ pub(super) struct Fetched {
 
 /// GETs `url`, requiring 200 and at most `limits.max_body_bytes` of body, all within
 /// `limits.timeout`.
+/// `Bearer <token>` from `path`, trailing newline removed, marked sensitive so that no
+/// HTTP tooling prints it.
+async fn bearer_header(path: &std::path::Path) -> Result<reqwest::header::HeaderValue, FetchError> {
+    let text = tokio::fs::read_to_string(path)
+        .await
+        .map_err(|_| FetchError::BearerTokenUnreadable)?;
+    let token = text.trim_end_matches(['\n', '\r']);
+    if token.is_empty() {
+        return Err(FetchError::BearerTokenUnreadable);
+    }
+    let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+        .map_err(|_| FetchError::BearerTokenUnreadable)?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
 pub(super) async fn get_capped(
     client: &reqwest::Client,
     url: &Url,
@@ -139,11 +158,15 @@ pub(super) async fn get_capped(
     limits: &Limits,
 ) -> Result<Fetched, FetchError> {
     let exchange = async {
-        let mut response = client
+        let mut request = client
             .get(url.clone())
             .header(ACCEPT, accept)
             // Also set per request: a caller-provided client may have no timeout.
-            .timeout(limits.timeout)
+            .timeout(limits.timeout);
+        if let Some(path) = &limits.bearer_token_file {
+            request = request.header(AUTHORIZATION, bearer_header(path).await?);
+        }
+        let mut response = request
             .send()
             .await
             .map_err(|error| FetchError::from_reqwest(&error))?;
