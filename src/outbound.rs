@@ -15,13 +15,26 @@ pub(crate) fn client(
     connect_timeout: Duration,
     allow_plain_http: bool,
 ) -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder()
+    client_with_roots(timeout, connect_timeout, allow_plain_http, Vec::new())
+}
+
+/// [`client`], also trusting `roots` besides the platform's (a cluster's own CA).
+pub(crate) fn client_with_roots(
+    timeout: Duration,
+    connect_timeout: Duration,
+    allow_plain_http: bool,
+    roots: Vec<reqwest::Certificate>,
+) -> Result<reqwest::Client, reqwest::Error> {
+    let mut builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .https_only(!allow_plain_http)
         .timeout(timeout)
         .connect_timeout(connect_timeout)
-        .user_agent(USER_AGENT)
-        .build()
+        .user_agent(USER_AGENT);
+    for root in roots {
+        builder = builder.add_root_certificate(root);
+    }
+    builder.build()
 }
 
 /// Why a body could not be read.

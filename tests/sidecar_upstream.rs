@@ -689,3 +689,53 @@ async fn a_pooled_connection_the_upstream_closed_is_replaced_not_a_502() {
     assert_eq!(accepted.load(Ordering::SeqCst), 10);
     accept_loop.abort();
 }
+
+// ---------------------------------------------------------------------------------------
+// 6. Issuers' keys behind a private CA (a Kubernetes API server)
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jwks_signed_by_a_cluster_ca_is_fetched_with_extra_roots_only() {
+    use mcp_warden::jwks::{JwksLocation, RemoteJwks};
+    let issuer = AuthorizationServer::new();
+    let document = json!({"keys": [issuer.key.public_jwk().to_json()]}).to_string();
+    let app = Router::new().route(
+        "/openid/v1/jwks",
+        get(move || {
+            let document = document.clone();
+            async move { ([("content-type", "application/json")], document) }
+        }),
+    );
+    let pki = private_pki();
+    let server = RawServer::start(app, Some(pki.acceptor.clone()), Protocol::Http1).await;
+    let url: url::Url = format!("https://localhost:{}/openid/v1/jwks", server.address.port())
+        .parse()
+        .unwrap();
+    let with_ca = RemoteJwks::builder(JwksLocation::JwksUri(url.clone()))
+        .extra_roots_pem(pki.ca_pem.clone().into_bytes())
+        .build()
+        .unwrap();
+    assert_eq!(with_ca.load().await.unwrap().keys().len(), 1);
+    // The platform's roots alone do not know the cluster's CA.
+    let without = RemoteJwks::builder(JwksLocation::JwksUri(url))
+        .build()
+        .unwrap();
+    let refused = without.load().await.unwrap_err();
+    assert!(
+        matches!(
+            refused.fetch_error(),
+            Some(mcp_warden::jwks::FetchError::Connect | mcp_warden::jwks::FetchError::Transport)
+        ),
+        "the TLS handshake failed: {refused}"
+    );
+    // A bundle with no certificate is a configuration error, not an empty trust set.
+    let garbage = RemoteJwks::builder(JwksLocation::JwksUri(
+        "https://localhost/jwks".parse().unwrap(),
+    ))
+    .extra_roots_pem(b"not a pem".to_vec())
+    .build();
+    assert!(matches!(
+        garbage,
+        Err(mcp_warden::jwks::JwksConfigError::ExtraRoots)
+    ));
+}

@@ -26,6 +26,9 @@ pub enum JwksLocation {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum JwksConfigError {
+    /// The extra CA bundle holds no PEM certificate.
+    #[error("the extra CA bundle holds no PEM certificate")]
+    ExtraRoots,
     /// The URL (or issuer identifier) does not parse as an absolute URL.
     #[error("{field} is not an absolute URL")]
     InvalidUrl {
@@ -185,6 +188,7 @@ pub struct RemoteJwksBuilder {
     location: JwksLocation,
     limits: Limits,
     client: Option<reqwest::Client>,
+    extra_roots_pem: Option<Vec<u8>>,
 }
 
 impl RemoteJwksBuilder {
@@ -193,7 +197,17 @@ impl RemoteJwksBuilder {
             location,
             limits: Limits::default(),
             client: None,
+            extra_roots_pem: None,
         }
+    }
+
+    /// Also trusts the CA certificates in `pem` (a bundle), besides the platform's roots:
+    /// a Kubernetes API server's certificate is signed by the cluster's own CA
+    /// (`/var/run/secrets/kubernetes.io/serviceaccount/ca.crt`). Ignored with
+    /// [`http_client`](Self::http_client).
+    pub fn extra_roots_pem(mut self, pem: Vec<u8>) -> Self {
+        self.extra_roots_pem = Some(pem);
+        self
     }
 
     /// How long keys are trusted when the response has no `Cache-Control` freshness
@@ -310,12 +324,20 @@ impl RemoteJwksBuilder {
                 Resolved::Discovery { issuer, url }
             }
         };
+        let roots = match &self.extra_roots_pem {
+            Some(pem) => reqwest::Certificate::from_pem_bundle(pem)
+                .ok()
+                .filter(|roots| !roots.is_empty())
+                .ok_or(JwksConfigError::ExtraRoots)?,
+            None => Vec::new(),
+        };
         let client = match self.client {
             Some(client) => client,
-            None => crate::outbound::client(
+            None => crate::outbound::client_with_roots(
                 limits.timeout,
                 limits.connect_timeout,
                 limits.allow_plain_http,
+                roots,
             )
             .map_err(|error| JwksConfigError::HttpClient {
                 reason: error.to_string(),
