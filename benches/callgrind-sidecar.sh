@@ -6,7 +6,8 @@
 # on the machine's load, so they show a regression that wall-clock runs would hide.
 #
 #   benches/callgrind-sidecar.sh            # off warm cold, one line each
-#   benches/callgrind-sidecar.sh off        # the proxy alone (--dangerous-no-guard)
+#   benches/callgrind-sidecar.sh off        # the proxy alone (--dangerous-no-guard, in the
+#                                           # bench-unguarded build benches/lib.sh makes)
 #
 # Modes: off (the proxy alone), warm (the guard, default configuration: the generator
 # reuses one access token), cold (the guard with `token_cache_entries = 0`).

@@ -12,11 +12,16 @@
 # to measure instead of this checkout's, e.g. a copy of an earlier build for an A/B run).
 
 # bench_setup NAME [more cargo build arguments...]
+#
+# The binary is built with the benchmark-only feature `bench-unguarded`, which adds the hidden
+# `guard --dangerous-no-guard` switch (row b, the proxy alone); release builds for real use
+# lack it. A WARDEN_BIN of a build from before the feature existed has the switch anyway.
 bench_setup() {
     local name=$1
     shift
     local target_dir=${CARGO_TARGET_DIR:-target}
-    cargo build --release --bin mcp-warden --example loadgen --example upstream "$@"
+    cargo build --release --features bench-unguarded --bin mcp-warden --example loadgen \
+        --example upstream "$@"
     warden=${WARDEN_BIN:-$target_dir/release/mcp-warden}
     loadgen=$target_dir/release/examples/loadgen
     upstream=$target_dir/release/examples/upstream
@@ -85,16 +90,16 @@ sidecar_config() {
     sidecar_port=$(free_port)
     admin_port=$(free_port)
     cat >"$work/$name.toml" <<EOF
-[listen]
-address = "127.0.0.1:$sidecar_port"
 [admin]
 address = "127.0.0.1:$admin_port"
-[upstream]
-url = "http://127.0.0.1:$upstream_port"
 [guard]
 resource = "http://127.0.0.1:$sidecar_port/mcp"
 authorization_servers = ["https://as.example.com"]
 $guard
+[guard.listen]
+address = "127.0.0.1:$sidecar_port"
+[guard.upstream]
+url = "http://127.0.0.1:$upstream_port"
 [[guard.issuers]]
 issuer = "https://as.example.com"
 jwks_file = "$work/jwks.json"

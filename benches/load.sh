@@ -4,7 +4,8 @@
 # pre-signed proof on every request) against, in turn,
 #
 #   a. the upstream directly (examples/upstream.rs, a fast MCP stand-in);
-#   b. `mcp-warden guard --dangerous-no-guard`: the proxy alone, nothing checked;
+#   b. `mcp-warden guard --dangerous-no-guard`: the proxy alone, nothing checked (a switch
+#      only in builds with the benchmark feature `bench-unguarded`, as benches/lib.sh makes);
 #   b1. the same with one runtime worker thread (`[runtime] worker_threads = 1`), next to
 #       n1 (not in the default rows);
 #   n1. nginx `proxy_pass` (benches/nginx.conf.template), 1 worker process;
@@ -206,7 +207,7 @@ run_redis() {
     redis_pid=$!
     pids+=("$redis_pid")
     echo "redis://127.0.0.1:$redis_port" >"$work/redis-url"
-    start_sidecar redis "" "[guard.replay]
+    start_sidecar redis "" "[replay]
 store = \"redis\"
 redis_url_file = \"$work/redis-url\""
     # /readyz waits for Redis to answer.

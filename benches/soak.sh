@@ -34,11 +34,13 @@
 # SOAK_RUN_S (30), SOAK_OVERLAP_S (2), SOAK_MAX_AGE_S (60), SOAK_PROOFS (proofs per run,
 # 600000: enough for 30 s at 20k req/s, signed in about 6 s on 2 busy cores; a run that
 # uses them up fails. The proofs of about two runs are live in the replay store at once,
-# so above ~16k req/s the default 1,000,000 entries fill: raise [guard.replay] max_entries
-# through SOAK_GUARD_TOML),
+# so above ~16k req/s the default 1,000,000 entries fill: raise [replay] max_entries, e.g.
+# SOAK_GUARD_TOML="replay.max_entries = 3000000", the key's old place inside [guard], still
+# read),
 # SOAK_CONNECTIONS (16), SOAK_SCRAPE_S (0: never), SOAK_GUARD_TOML (more [guard] keys, e.g.
 # "token_cache_entries = 0"), SOAK_GUARD (on; `off` runs the proxy alone,
-# --dangerous-no-guard, with a small reused proof pool), UPSTREAM_THREADS (1),
+# --dangerous-no-guard of a `bench-unguarded` build, with a small reused proof pool),
+# UPSTREAM_THREADS (1),
 # CARGO_TARGET_DIR.
 
 set -euo pipefail

@@ -12,9 +12,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Secures MCP servers with DPoP-bound access tokens (RFC 9449).
 ///
-/// `guard` (or `serve`) runs the guard sidecar, a reverse proxy that checks every request in
-/// front of an MCP server; `check-config` validates its configuration; `vectors` runs test
-/// vectors through the guard's validation path.
+/// `serve` runs every role the configuration has a section for; `guard` runs the guard
+/// sidecar alone, a reverse proxy that checks every request in front of an MCP server;
+/// `check-config` validates a configuration; `vectors` runs test vectors through the
+/// guard's validation path.
 #[derive(Debug, Parser)]
 #[command(name = "mcp-warden", version)]
 struct Cli {
@@ -35,25 +36,31 @@ enum Command {
         #[arg(long)]
         explain: bool,
     },
-    /// Run the guard sidecar: a reverse proxy that checks DPoP-bound tokens in front of an
-    /// MCP server. Every option can also come from `MCP_WARDEN_*` environment variables.
+    /// Run the guard sidecar alone: a reverse proxy that checks DPoP-bound tokens in front
+    /// of an MCP server, configured by `[guard]`. Every option can also come from
+    /// `MCP_WARDEN_*` environment variables.
     #[cfg(feature = "sidecar")]
     Guard {
         /// The configuration file (TOML).
         #[arg(long, short, env = "MCP_WARDEN_CONFIG")]
         config: Option<PathBuf>,
-        /// Forward every request UNCHECKED: only to measure the proxy's own cost.
+        /// Forward every request UNCHECKED: only to measure the proxy's own cost (a
+        /// benchmark build, feature `bench-unguarded`).
+        #[cfg(feature = "bench-unguarded")]
         #[arg(long, hide = true)]
         dangerous_no_guard: bool,
     },
-    /// Run the roles the configuration names. The guard is the only one: the same as `guard`.
+    /// Run every role whose section the configuration holds (`[guard]`), each on its own
+    /// listener, with one admin listener; a configuration without a role section is an
+    /// error.
     #[cfg(feature = "sidecar")]
     Serve {
         /// The configuration file (TOML).
         #[arg(long, short, env = "MCP_WARDEN_CONFIG")]
         config: Option<PathBuf>,
     },
-    /// Load and validate a configuration, print every problem, and exit 1 if there is one.
+    /// Load and validate a configuration (the shared sections and every role section
+    /// present), print every problem and warning, and exit 1 if there is a problem.
     #[cfg(feature = "sidecar")]
     CheckConfig {
         /// The configuration file (TOML).
@@ -68,10 +75,17 @@ fn main() -> ExitCode {
         #[cfg(feature = "sidecar")]
         Command::Guard {
             config,
+            #[cfg(feature = "bench-unguarded")]
             dangerous_no_guard,
-        } => sidecar(config, dangerous_no_guard),
+        } => {
+            #[cfg(feature = "bench-unguarded")]
+            if dangerous_no_guard {
+                return sidecar(config, Run::Unguarded);
+            }
+            sidecar(config, Run::Guard)
+        }
         #[cfg(feature = "sidecar")]
-        Command::Serve { config } => sidecar(config, false),
+        Command::Serve { config } => sidecar(config, Run::Present),
         #[cfg(feature = "sidecar")]
         Command::CheckConfig { file } => check_config(&file),
     }
@@ -110,17 +124,40 @@ fn vectors(paths: Vec<PathBuf>, explain: bool) -> ExitCode {
     }
 }
 
+/// What to run of a configuration.
 #[cfg(feature = "sidecar")]
-fn load(file: Option<&std::path::Path>) -> Result<mcp_warden::sidecar::config::Config, ExitCode> {
-    use mcp_warden::sidecar::config::Config;
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Run {
+    /// Every role whose section is present (`serve`, `check-config`).
+    Present,
+    /// The guard alone (`guard`).
+    Guard,
+    /// The guard with nothing checked (`guard --dangerous-no-guard`, benchmark builds).
+    #[cfg(feature = "bench-unguarded")]
+    Unguarded,
+}
+
+#[cfg(feature = "sidecar")]
+fn load(
+    file: Option<&std::path::Path>,
+    run: Run,
+) -> Result<mcp_warden::sidecar::config::Config, ExitCode> {
+    use mcp_warden::sidecar::config::{Config, RoleKind};
     let config = Config::load(file).map_err(|error| {
         eprintln!("error: {error}");
         ExitCode::from(2)
     })?;
-    for warning in config.warnings() {
+    let (warnings, checked) = match run {
+        Run::Present => (config.warnings(), config.validate()),
+        _ => (
+            config.warnings_for(&[RoleKind::Guard]),
+            config.validate_for(&[RoleKind::Guard]),
+        ),
+    };
+    for warning in warnings {
         eprintln!("warning: {warning}");
     }
-    if let Err(errors) = config.validate() {
+    if let Err(errors) = checked {
         for error in errors {
             eprintln!("error: {error}");
         }
@@ -131,7 +168,7 @@ fn load(file: Option<&std::path::Path>) -> Result<mcp_warden::sidecar::config::C
 
 #[cfg(feature = "sidecar")]
 fn check_config(file: &std::path::Path) -> ExitCode {
-    match load(Some(file)) {
+    match load(Some(file), Run::Present) {
         Ok(_) => {
             println!("{}: ok", file.display());
             ExitCode::SUCCESS
@@ -141,9 +178,8 @@ fn check_config(file: &std::path::Path) -> ExitCode {
 }
 
 #[cfg(feature = "sidecar")]
-fn sidecar(file: Option<PathBuf>, no_guard: bool) -> ExitCode {
-    use mcp_warden::sidecar::GuardSwitch;
-    let config = match load(file.as_deref()) {
+fn sidecar(file: Option<PathBuf>, run: Run) -> ExitCode {
+    let config = match load(file.as_deref(), run) {
         Ok(config) => config,
         Err(code) => return code,
     };
@@ -167,12 +203,15 @@ fn sidecar(file: Option<PathBuf>, no_guard: bool) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let switch = if no_guard {
-        GuardSwitch::DangerousOff
-    } else {
-        GuardSwitch::On
+    let running = async move {
+        match run {
+            Run::Present => mcp_warden::sidecar::run_present(config).await,
+            Run::Guard => mcp_warden::sidecar::run_guard(config).await,
+            #[cfg(feature = "bench-unguarded")]
+            Run::Unguarded => mcp_warden::sidecar::run_unguarded(config).await,
+        }
     };
-    match runtime.block_on(mcp_warden::sidecar::run_sidecar(config, switch)) {
+    match runtime.block_on(running) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(%error, "mcp-warden could not start");

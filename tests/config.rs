@@ -16,8 +16,9 @@ use axum::routing::post;
 use http::{HeaderMap, StatusCode};
 use mcp_warden::guard::Principal;
 use mcp_warden::sidecar::build::guard_layer;
+use mcp_warden::sidecar::config::layout::MOVED;
 use mcp_warden::sidecar::config::{
-    Config, ConfigError, GuardMode, IssuerKeys, LogFormat, OnRedisError, ReplayStoreKind,
+    Config, ConfigError, GuardMode, IssuerKeys, LogFormat, OnRedisError, ReplayStoreKind, RoleKind,
 };
 use support::{AuthorizationServer, Client, ISSUER, now};
 use tower::ServiceExt;
@@ -81,10 +82,19 @@ fn the_example_file_is_valid_and_shows_the_defaults() {
     assert_eq!(config.validate(), Ok(()));
     // Every section but the resource and the issuer is exactly the built-in default.
     let defaults = Config::default();
-    assert_eq!(config.listen, defaults.listen);
+    assert_eq!(config.roles(), [RoleKind::Guard]);
+    assert_eq!(config.guard.listen, defaults.guard.listen);
     assert_eq!(config.admin, defaults.admin);
-    assert_eq!(config.upstream, defaults.upstream);
-    assert_eq!(config.identity, defaults.identity);
+    assert_eq!(config.guard.upstream, defaults.guard.upstream);
+    assert_eq!(config.guard.identity, defaults.guard.identity);
+    assert_eq!(
+        format!("{:?}", config.nonce),
+        format!("{:?}", defaults.nonce)
+    );
+    assert_eq!(
+        format!("{:?}", config.replay),
+        format!("{:?}", defaults.replay)
+    );
     assert_eq!(config.log, defaults.log);
     assert_eq!(config.shutdown, defaults.shutdown);
     assert_eq!(config.guard.scopes, defaults.guard.scopes);
@@ -105,13 +115,13 @@ fn the_defaults_are_the_safe_ones() {
     assert_eq!(guard.mode, GuardMode::Required);
     assert!(!guard.dangerous_forward_credentials);
     assert_eq!((guard.max_age_s, guard.max_future_s), (300, 300));
-    assert_eq!(guard.replay.store, ReplayStoreKind::Memory);
-    assert_eq!(guard.replay.on_redis_error, OnRedisError::FailClosed);
+    assert_eq!(config.replay.store, ReplayStoreKind::Memory);
+    assert_eq!(config.replay.on_redis_error, OnRedisError::FailClosed);
     assert!(guard.trusted_proxies.is_empty());
     assert!(!guard.issuers[0].dangerous_allow_plain_http);
     assert_eq!(config.log.format, LogFormat::Json);
     assert_eq!(
-        config.listen.socket_addr().unwrap().to_string(),
+        config.guard.listen.socket_addr().unwrap().to_string(),
         "0.0.0.0:8080"
     );
     assert_eq!(
@@ -421,13 +431,13 @@ redis_url_file = "{redis}"
         "s3cr3t"
     );
     assert_eq!(
-        config.guard.nonce.key.as_ref().unwrap().expose(),
+        config.nonce.key.as_ref().unwrap().expose(),
         "A".repeat(43) + "="
     );
     // Only one newline is removed: the rest is part of the value.
-    let url = config.guard.replay.redis_url.as_ref().unwrap().expose();
+    let url = config.replay.redis_url.as_ref().unwrap().expose();
     assert_eq!(url, "redis://:pw@redis:6379/0\n");
-    assert!(config.guard.nonce.nonces().unwrap().is_some());
+    assert!(config.nonce.nonces().unwrap().is_some());
     // Secrets never print.
     let debug = format!("{config:?}");
     assert!(
@@ -588,12 +598,12 @@ fn the_environment_overrides_the_file() {
                     config.guard.resource.as_deref(),
                     Some("https://env.example.com/mcp")
                 );
-                assert_eq!(config.upstream.url, "http://127.0.0.1:4000");
-                assert_eq!(config.listen.max_connections, 7);
+                assert_eq!(config.guard.upstream.url, "http://127.0.0.1:4000");
+                assert_eq!(config.guard.listen.max_connections, 7);
                 assert_eq!(config.guard.dpop_algs, ["ES256", "EdDSA"]);
-                assert_eq!(config.guard.replay.on_redis_error, OnRedisError::Memory);
+                assert_eq!(config.replay.on_redis_error, OnRedisError::Memory);
                 // The file's values stay where the environment says nothing.
-                assert_eq!(config.listen.address, "127.0.0.1:8181");
+                assert_eq!(config.guard.listen.address, "127.0.0.1:8181");
                 assert_eq!(config.guard.scopes.always, ["mcp"]);
                 // A list of tables replaces the file's list; quoted digits stay text.
                 assert_eq!(config.guard.issuers.len(), 1);
@@ -681,18 +691,19 @@ fn every_option_is_documented_and_in_the_example() {
     let example = example();
     let tables = [
         ("", "zzz = 1"),
-        ("listen", "[listen]\nzzz = 1"),
         ("admin", "[admin]\nzzz = 1"),
-        ("upstream", "[upstream]\nzzz = 1"),
+        ("log", "[log]\nzzz = 1"),
+        ("runtime", "[runtime]\nzzz = 1"),
+        ("shutdown", "[shutdown]\nzzz = 1"),
+        ("nonce", "[nonce]\nzzz = 1"),
+        ("replay", "[replay]\nzzz = 1"),
         ("guard", "[guard]\nzzz = 1"),
+        ("guard.listen", "[guard.listen]\nzzz = 1"),
+        ("guard.upstream", "[guard.upstream]\nzzz = 1"),
         ("guard.issuers", "[[guard.issuers]]\nzzz = 1"),
         ("guard.introspection", "[guard.introspection]\nzzz = 1"),
-        ("guard.nonce", "[guard.nonce]\nzzz = 1"),
-        ("guard.replay", "[guard.replay]\nzzz = 1"),
         ("guard.scopes", "[guard.scopes]\nzzz = 1"),
-        ("identity", "[identity]\nzzz = 1"),
-        ("log", "[log]\nzzz = 1"),
-        ("shutdown", "[shutdown]\nzzz = 1"),
+        ("guard.identity", "[guard.identity]\nzzz = 1"),
     ];
     let mut count = 0;
     for (table, toml) in tables {
@@ -718,6 +729,15 @@ fn every_option_is_documented_and_in_the_example() {
             } else {
                 format!("{table}.{name}")
             };
+            // A section's old place: documented as such, not in the example.
+            if let Some(moved) = MOVED.iter().find(|moved| moved.old == dotted) {
+                let header = format!("[{}]", moved.old);
+                assert!(
+                    docs.contains(&header),
+                    "docs/configuration.md lacks the old place {header}"
+                );
+                continue;
+            }
             // A section: its header is in both files (commented out in the example when
             // the section is off by default).
             if table.is_empty() || tables.iter().any(|(sub, _)| *sub == dotted) {
@@ -784,7 +804,7 @@ async fn a_guard_built_from_a_static_jwks_file_accepts_a_dpop_request() {
         built.jwks.is_empty(),
         "a static key set has nothing to fetch"
     );
-    assert!(built.memory_replay.is_some());
+    assert!(built.replay.memory.is_some());
     let app = Router::new()
         .route("/mcp", post(subject))
         .layer(built.layer);
@@ -890,9 +910,9 @@ async fn a_redis_replay_store_is_built_even_while_redis_is_unreachable() {
         .unwrap();
         assert_eq!(config.validate(), Ok(()));
         let built = guard_layer(&config).await.unwrap();
-        let redis = built.redis_replay.clone().unwrap();
+        let redis = built.replay.redis.clone().unwrap();
         assert!(redis.ping().await.is_err(), "nothing listens on port 1");
-        assert_eq!(built.degrading_replay.is_some(), degrading);
-        assert!(built.memory_replay.is_none());
+        assert_eq!(built.replay.degrading.is_some(), degrading);
+        assert!(built.replay.memory.is_none());
     }
 }

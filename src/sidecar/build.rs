@@ -1,24 +1,22 @@
-//! From a [`Config`] to the library objects: the [`GuardLayer`] and the handles the
-//! sidecar keeps for readiness and metrics (the issuers' [`RemoteJwks`], the replay store).
+//! The guard role's builder: from `[guard]` and the [`Shared`] parts to the library objects
+//! — the [`GuardLayer`] and the handles the role keeps for readiness and metrics (the
+//! issuers' [`RemoteJwks`], the introspection client).
 //!
 //! Nothing here fetches from the network: remote key sets load lazily on the first token
-//! or when `/readyz` calls [`RemoteJwks::load`]. The one exception is the Redis replay
-//! store, whose `connect` tries Redis once (bounded by `connect_timeout_ms`) and still
-//! succeeds, not ready, when Redis is merely unreachable.
+//! or when `/readyz` calls [`RemoteJwks::load`]. (The shared Redis replay store, which
+//! tries Redis once, is built in [`super::shared`].)
 
 use std::sync::Arc;
 
-use crate::dpop::{DegradingReplayStore, InMemoryReplayStore, ProofValidator, ReplayStore};
+use crate::dpop::ProofValidator;
 use crate::guard::{Guard, GuardLayer};
 use crate::jwks::{JwksConfigError, JwksLocation, RemoteJwks};
 use crate::token::{IntrospectionClient, IntrospectionRules, TrustedIssuer};
 
-#[cfg(feature = "redis")]
-use super::config::OnRedisError;
 use super::config::{
-    Config, ConfigError, GuardConfig, IntrospectionConfig, IssuerConfig, IssuerKeys, ReplayConfig,
-    ReplayStoreKind,
+    Config, ConfigError, GuardConfig, IntrospectionConfig, IssuerConfig, IssuerKeys,
 };
+use super::shared::{Replay, Shared};
 
 /// The guard, built, and the handles the sidecar needs next to it.
 #[non_exhaustive]
@@ -30,18 +28,8 @@ pub struct BuiltGuard {
     pub jwks: Vec<IssuerJwks>,
     /// The introspection client, for its stats.
     pub introspection: Option<IntrospectionClient>,
-    /// The replay store the proof validator writes to.
-    pub replay: Arc<dyn ReplayStore>,
-    /// The same store when it is the in-memory one, for its size.
-    pub memory_replay: Option<Arc<InMemoryReplayStore>>,
-    /// The Redis store, for `/readyz` ([`RedisReplayStore::ping`]) and its stats.
-    ///
-    /// [`RedisReplayStore::ping`]: crate::dpop::RedisReplayStore::ping
-    #[cfg(feature = "redis")]
-    pub redis_replay: Option<Arc<crate::dpop::RedisReplayStore>>,
-    /// The memory fallback around Redis (`on_redis_error = "memory"`), for alerting on
-    /// [`DegradingReplayStore::is_degraded`].
-    pub degrading_replay: Option<Arc<DegradingReplayStore>>,
+    /// The (shared) replay store the proof validator writes to.
+    pub replay: Replay,
 }
 
 impl std::fmt::Debug for BuiltGuard {
@@ -50,7 +38,7 @@ impl std::fmt::Debug for BuiltGuard {
             .field("layer", &self.layer)
             .field("jwks", &self.jwks)
             .field("introspection", &self.introspection)
-            .field("degrading_replay", &self.degrading_replay)
+            .field("replay", &self.replay)
             .finish_non_exhaustive()
     }
 }
@@ -64,22 +52,21 @@ pub struct IssuerJwks {
     pub jwks: RemoteJwks,
 }
 
-/// The replay store and its typed handles.
-struct Replay {
-    store: Arc<dyn ReplayStore>,
-    memory: Option<Arc<InMemoryReplayStore>>,
-    #[cfg(feature = "redis")]
-    redis: Option<Arc<crate::dpop::RedisReplayStore>>,
-    degrading: Option<Arc<DegradingReplayStore>>,
+/// Builds the guard from `config.guard`, with shared parts of its own built from
+/// `config.replay` and `config.nonce`: for a guard mounted alone (tests, an embedding
+/// app). The sidecar shares one [`Shared`] between its roles and calls [`build_guard`].
+pub async fn guard_layer(config: &Config) -> Result<BuiltGuard, ConfigError> {
+    let shared = Shared::build(config).await?;
+    build_guard(&config.guard, &shared)
 }
 
-/// Builds the guard from `config.guard`, with `config.listen.max_body_bytes` as the most
-/// body the guard reads (so that the guard and the listener agree on what is too large).
+/// Builds the guard from `guard`, writing proofs to `shared`'s replay store and sealing
+/// nonces with its key, with `guard.listen.max_body_bytes` as the most body the guard
+/// reads (so that the guard and the listener agree on what is too large).
 ///
 /// Expects a configuration that passed [`Config::validate`]; anything still wrong is
 /// returned as the first [`ConfigError`], never a panic.
-pub async fn guard_layer(config: &Config) -> Result<BuiltGuard, ConfigError> {
-    let guard = &config.guard;
+pub fn build_guard(guard: &GuardConfig, shared: &Shared) -> Result<BuiltGuard, ConfigError> {
     let resource = guard.resource_url()?;
     let first = |errors: Vec<ConfigError>| {
         errors
@@ -95,14 +82,14 @@ pub async fn guard_layer(config: &Config) -> Result<BuiltGuard, ConfigError> {
     };
     let authorization_servers = guard.effective_authorization_servers();
 
-    let replay = replay_store(&guard.replay).await?;
+    let replay = shared.replay.clone();
     let mut proofs = ProofValidator::builder()
         .algorithms(guard.proof_algorithms().map_err(first)?)
         .max_age_s(guard.max_age_s)
         .max_future_s(guard.max_future_s)
         .replay_store(replay.store.clone());
-    if let Some(nonces) = guard.nonce.nonces()? {
-        proofs = proofs.nonces(Arc::new(nonces));
+    if let Some(nonces) = &shared.nonces {
+        proofs = proofs.nonces(nonces.clone());
     }
 
     let mut builder = Guard::builder()
@@ -111,7 +98,7 @@ pub async fn guard_layer(config: &Config) -> Result<BuiltGuard, ConfigError> {
         .proofs(proofs.build())
         .scopes(scopes)
         .scopes_supported(scopes_supported)
-        .max_body_bytes(config.listen.max_body_bytes)
+        .max_body_bytes(guard.listen.max_body_bytes)
         .token_leeway_s(guard.token_leeway_s);
     for server in &authorization_servers {
         builder = builder.authorization_server(server.clone());
@@ -170,11 +157,7 @@ pub async fn guard_layer(config: &Config) -> Result<BuiltGuard, ConfigError> {
         layer,
         jwks,
         introspection,
-        replay: replay.store,
-        memory_replay: replay.memory,
-        #[cfg(feature = "redis")]
-        redis_replay: replay.redis,
-        degrading_replay: replay.degrading,
+        replay,
     })
 }
 
@@ -248,85 +231,4 @@ fn introspection_client(
     builder
         .build()
         .map_err(|error| ConfigError::new("guard.introspection", error.to_string()))
-}
-
-/// The replay store `[guard.replay]` asks for.
-async fn replay_store(config: &ReplayConfig) -> Result<Replay, ConfigError> {
-    match config.store {
-        ReplayStoreKind::Memory => {
-            let memory = Arc::new(InMemoryReplayStore::with_capacity(config.max_entries));
-            Ok(Replay {
-                store: memory.clone(),
-                memory: Some(memory),
-                #[cfg(feature = "redis")]
-                redis: None,
-                degrading: None,
-            })
-        }
-        ReplayStoreKind::Redis => redis_store(config).await,
-    }
-}
-
-#[cfg(feature = "redis")]
-async fn redis_store(config: &ReplayConfig) -> Result<Replay, ConfigError> {
-    use crate::dpop::{RedisReplayError, RedisReplayStore};
-
-    let url = config.redis_url()?;
-    let mut builder = RedisReplayStore::builder(url.expose())
-        .key_prefix(config.key_prefix.clone())
-        .timeout(config.timeout())
-        .connect_timeout(config.connect_timeout());
-    if let Some(path) = &config.redis_ca_file {
-        let pem = std::fs::read(path).map_err(|e| {
-            ConfigError::new(
-                "guard.replay.redis_ca_file",
-                format!("{}: {e}", path.display()),
-            )
-        })?;
-        builder = builder.tls_roots_pem(pem);
-    }
-    let redis = builder.connect().await.map_err(|error| {
-        let url_field = if config.redis_url_file.is_some() {
-            "guard.replay.redis_url_file"
-        } else {
-            "guard.replay.redis_url"
-        };
-        let field = match &error {
-            RedisReplayError::InvalidKeyPrefix { .. } => "guard.replay.key_prefix",
-            RedisReplayError::ZeroTimeout {
-                field: "connect_timeout",
-            } => "guard.replay.connect_timeout_ms",
-            RedisReplayError::ZeroTimeout { .. } => "guard.replay.timeout_ms",
-            _ => url_field,
-        };
-        // The store's errors never hold the URL's password.
-        ConfigError::new(field, error.to_string())
-    })?;
-    let redis = Arc::new(redis);
-    match config.on_redis_error {
-        OnRedisError::FailClosed => Ok(Replay {
-            store: redis.clone(),
-            memory: None,
-            redis: Some(redis),
-            degrading: None,
-        }),
-        OnRedisError::Memory => {
-            let fallback = InMemoryReplayStore::with_capacity(config.max_entries);
-            let degrading = Arc::new(DegradingReplayStore::with_fallback(redis.clone(), fallback));
-            Ok(Replay {
-                store: degrading.clone(),
-                memory: None,
-                redis: Some(redis),
-                degrading: Some(degrading),
-            })
-        }
-    }
-}
-
-#[cfg(not(feature = "redis"))]
-async fn redis_store(_config: &ReplayConfig) -> Result<Replay, ConfigError> {
-    Err(ConfigError::new(
-        "guard.replay.store",
-        "\"redis\" needs mcp-warden built with the `redis` feature; rebuild with it or use \"memory\"",
-    ))
 }

@@ -1,8 +1,15 @@
 //! The sidecar's configuration (`warden.toml`): the schema, loading, and validation.
 //!
+//! - **Layout**: the host's sections are top-level and shared by every role (`[admin]`,
+//!   `[log]`, `[shutdown]`, `[runtime]`, and the DPoP parts `[nonce]` and `[replay]`);
+//!   each role has one section of its own holding its listener (`[guard]` with
+//!   `[guard.listen]`, `[guard.upstream]`, `[guard.identity]`). A role runs when its
+//!   section is present ([`Config::roles`], [`roles`]). The layout before roles
+//!   (`[listen]`, `[upstream]`, `[identity]`, `[guard.nonce]`, `[guard.replay]`) is still
+//!   read, with a warning naming the new place ([`layout`]).
 //! - **Precedence**: built-in defaults < the TOML file < `MCP_WARDEN_*` environment
 //!   variables, where `__` separates levels (`MCP_WARDEN_GUARD__RESOURCE`,
-//!   `MCP_WARDEN_UPSTREAM__URL`). Only variables holding a `__` are read, so the
+//!   `MCP_WARDEN_GUARD__UPSTREAM__URL`). Only variables holding a `__` are read, so the
 //!   examples' `MCP_WARDEN_ISSUER`/`MCP_WARDEN_LISTEN` never collide with the sidecar's.
 //! - **Secrets** (client secrets, nonce keys, the Redis URL, private keys) each have a
 //!   `*_file` form, read once at load time with one trailing newline removed; a secret
@@ -15,7 +22,7 @@
 //! its default.
 //!
 //! ```
-//! use mcp_warden::sidecar::config::Config;
+//! use mcp_warden::sidecar::config::{Config, RoleKind};
 //!
 //! let config = Config::parse(r#"
 //!     [guard]
@@ -25,7 +32,8 @@
 //!     discovery = true
 //! "#)?;
 //! config.validate().map_err(|errors| errors[0].clone())?;
-//! assert_eq!(config.listen.address, "0.0.0.0:8080");
+//! assert_eq!(config.roles(), [RoleKind::Guard]);
+//! assert_eq!(config.guard.listen.address, "0.0.0.0:8080");
 //! # Ok::<(), mcp_warden::sidecar::config::ConfigError>(())
 //! ```
 
@@ -38,46 +46,69 @@ use serde::Deserialize;
 
 mod check;
 mod guard;
+mod host;
+mod identity;
 mod introspection;
-mod proofs;
+pub mod layout;
+mod listen;
+mod nonce;
+mod replay;
+pub mod roles;
+mod scopes;
 mod secrets;
-mod server;
+mod upstream;
 
 pub use guard::{GuardConfig, GuardMode, IssuerConfig, IssuerKeys};
+pub use host::{AdminConfig, LogConfig, LogFormat, RuntimeConfig, ShutdownConfig};
+pub use identity::{IdentityConfig, IdentityHeaderNames};
 pub use introspection::{IntrospectionAuth, IntrospectionConfig};
-pub use proofs::{NonceConfig, OnRedisError, ReplayConfig, ReplayStoreKind, ScopesConfig};
-pub use server::{
-    AdminConfig, IdentityConfig, IdentityHeaderNames, ListenConfig, LogConfig, LogFormat,
-    RuntimeConfig, ShutdownConfig, UpstreamConfig,
-};
+pub use listen::ListenConfig;
+pub use nonce::NonceConfig;
+pub use replay::{OnRedisError, ReplayConfig, ReplayStoreKind};
+pub use roles::RoleKind;
+pub use scopes::ScopesConfig;
+pub use upstream::UpstreamConfig;
+
+use roles::RoleSection;
 
 /// The prefix of the environment variables that override the file.
 pub const ENV_PREFIX: &str = "MCP_WARDEN_";
 /// What separates nesting levels in an environment variable's name.
 pub const ENV_SEPARATOR: &str = "__";
 
-/// The whole sidecar configuration. Every section has safe defaults; only
-/// `guard.resource` and a way to verify tokens (`guard.issuers` or
-/// `guard.introspection`) must be given.
+/// The whole sidecar configuration. Every section has safe defaults; a role runs when
+/// its section is present, and the guard's needs `guard.resource` and a way to verify
+/// tokens (`guard.issuers` or `guard.introspection`).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// The proxy listener.
-    pub listen: ListenConfig,
+    /// The old place of `[guard.listen]`, moved there at load time ([`layout`]).
+    #[serde(rename = "listen")]
+    legacy_listen: Option<ListenConfig>,
     /// `/metrics`, `/healthz`, `/readyz`.
     pub admin: AdminConfig,
-    /// The MCP server behind the sidecar.
-    pub upstream: UpstreamConfig,
-    /// What the guard checks.
+    /// The old place of `[guard.upstream]`.
+    #[serde(rename = "upstream")]
+    legacy_upstream: Option<UpstreamConfig>,
+    /// The guard role: runs when `[guard]` is present.
     pub guard: GuardConfig,
-    /// What the upstream learns about the caller.
-    pub identity: IdentityConfig,
+    /// The old place of `[guard.identity]`.
+    #[serde(rename = "identity")]
+    legacy_identity: Option<IdentityConfig>,
     /// Logs.
     pub log: LogConfig,
     /// Shutdown.
     pub shutdown: ShutdownConfig,
     /// The async runtime.
     pub runtime: RuntimeConfig,
+    /// Server nonces (RFC 9449 §9), one key for every role that checks DPoP proofs.
+    pub nonce: NonceConfig,
+    /// Where DPoP proofs are remembered against replay (RFC 9449 §11.1): one store for
+    /// every role.
+    pub replay: ReplayConfig,
+    /// Which role sections are present, and the sections read from their old place.
+    #[serde(skip)]
+    layout: layout::Layout,
 }
 
 /// A configuration problem: the field, by dotted path, and what is wrong with it.
@@ -154,15 +185,31 @@ impl Config {
     }
 
     fn extract(figment: Figment) -> Result<Config, ConfigError> {
+        let layout = layout::Layout::of(&figment)?;
         let mut config: Config = figment.extract().map_err(from_figment)?;
-        config.guard.resolve_files()?;
-        config.identity.resolve_files()?;
+        layout::settle(&mut config, layout);
+        for role in RoleKind::ALL {
+            config.section_mut(*role).resolve_files()?;
+        }
+        config.nonce.resolve_files()?;
+        config.replay.resolve_files()?;
         Ok(config)
     }
 
-    /// Checks everything, returning every problem found (never only the first).
+    /// The roles whose section is present, in start order: what `mcp-warden serve` runs.
+    pub fn roles(&self) -> &[RoleKind] {
+        &self.layout.roles
+    }
+
+    /// Checks the shared sections and every role section present, returning every problem
+    /// found (never only the first). A configuration without any role section is an
+    /// error: there would be nothing to run.
     pub fn validate(&self) -> Result<(), Vec<ConfigError>> {
-        let errors = self.review().errors;
+        let mut errors = Vec::new();
+        if self.roles().is_empty() {
+            errors.push(no_role());
+        }
+        errors.extend(self.review(self.roles()).errors);
         if errors.is_empty() {
             Ok(())
         } else {
@@ -170,38 +217,117 @@ impl Config {
         }
     }
 
-    /// What works but deserves a second look (inline secrets, `dangerous_*` options,
-    /// Bearer modes, `on_redis_error = "memory"`): `mcp-warden check-config` prints these.
-    pub fn warnings(&self) -> Vec<ConfigWarning> {
-        self.review().warnings
+    /// Checks the shared sections and the sections of `roles`, present or not (an absent
+    /// section is its defaults): what `mcp-warden guard` runs.
+    pub fn validate_for(&self, roles: &[RoleKind]) -> Result<(), Vec<ConfigError>> {
+        let errors = self.review(roles).errors;
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
     }
 
-    fn review(&self) -> check::Problems {
-        let mut problems = check::Problems::default();
-        self.listen.check(&mut problems);
-        let admin = problems.take(self.admin.socket_addr());
-        if let (Some(admin), Ok(listen)) = (admin, self.listen.socket_addr())
-            && admin.port() == listen.port()
-            && (admin.ip() == listen.ip()
-                || admin.ip().is_unspecified()
-                || listen.ip().is_unspecified())
-        {
-            problems.error(
-                "admin.address",
-                format!(
-                    "{admin} overlaps listen.address {listen}; give the admin endpoint its own port"
-                ),
-            );
+    /// What works but deserves a second look (sections at their old place, inline
+    /// secrets, `dangerous_*` options, Bearer modes, `on_redis_error = "memory"`), for the
+    /// shared sections and every role section present: `mcp-warden check-config` prints
+    /// these.
+    pub fn warnings(&self) -> Vec<ConfigWarning> {
+        self.review(self.roles()).warnings
+    }
+
+    /// [`Config::warnings`] for the shared sections and the sections of `roles`.
+    pub fn warnings_for(&self, roles: &[RoleKind]) -> Vec<ConfigWarning> {
+        self.review(roles).warnings
+    }
+
+    /// A role's section.
+    fn section(&self, role: RoleKind) -> &dyn RoleSection {
+        match role {
+            RoleKind::Guard => &self.guard,
         }
-        self.upstream.check(&mut problems);
-        self.guard.check(&mut problems);
-        problems.take_all(self.identity.header_names());
-        problems.take_all(self.identity.assertion_signer());
+    }
+
+    /// A role's section, to read its files.
+    fn section_mut(&mut self, role: RoleKind) -> &mut dyn RoleSection {
+        match role {
+            RoleKind::Guard => &mut self.guard,
+        }
+    }
+
+    fn review(&self, roles: &[RoleKind]) -> check::Problems {
+        let mut problems = check::Problems::default();
+        self.layout.warn(&mut problems);
+        for role in roles {
+            self.section(*role).check(&mut problems);
+        }
+        self.check_listeners(roles, &mut problems);
+        self.nonce.check(&mut problems);
+        self.replay.check(&mut problems);
         self.log.check(&mut problems);
         problems.positive("shutdown.drain_timeout_s", self.shutdown.drain_timeout_s);
         self.runtime.check(&mut problems);
         problems
     }
+
+    /// The admin listener and every role listener need ports of their own: two sockets on
+    /// one port (or one on every interface) cannot both be bound.
+    fn check_listeners(&self, roles: &[RoleKind], problems: &mut check::Problems) {
+        const ADMIN: &str = "admin.address";
+        let mut taken: Vec<(String, std::net::SocketAddr)> = Vec::new();
+        if let Some(admin) = problems.take(self.admin.socket_addr()) {
+            taken.push((ADMIN.to_owned(), admin));
+        }
+        for role in roles {
+            for listen in self.section(*role).listeners() {
+                // A bad address is the listener's own problem, reported by its check.
+                let Ok(address) = listen.socket_addr() else {
+                    continue;
+                };
+                let field = listen.field("address");
+                if let Some((other_field, other)) =
+                    taken.iter().find(|(_, other)| overlap(*other, address))
+                {
+                    if other_field == ADMIN {
+                        problems.error(
+                            ADMIN,
+                            format!(
+                                "{other} overlaps {field} {address}; give the admin endpoint its own port"
+                            ),
+                        );
+                    } else {
+                        problems.error(
+                            &field,
+                            format!(
+                                "{address} overlaps {other_field} {other}; give each listener its own port"
+                            ),
+                        );
+                    }
+                }
+                taken.push((field, address));
+            }
+        }
+    }
+}
+
+/// Whether two listeners would compete for one port.
+fn overlap(a: std::net::SocketAddr, b: std::net::SocketAddr) -> bool {
+    a.port() == b.port() && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+}
+
+/// The error of a configuration that holds no role section.
+fn no_role() -> ConfigError {
+    let sections: Vec<String> = RoleKind::ALL
+        .iter()
+        .map(|role| format!("[{}]", role.section()))
+        .collect();
+    ConfigError::new(
+        "(config)",
+        format!(
+            "no role to run: the configuration has no role section ({}); add one (docs/configuration.md)",
+            sections.join(", ")
+        ),
+    )
 }
 
 /// The environment provider: `MCP_WARDEN_A__B=v` sets `a.b`. Variables without `__` are

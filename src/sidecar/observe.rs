@@ -1,6 +1,10 @@
-//! Request accounting around the guard: a request id, one metric per outcome and refusal
-//! reason, latency histograms, and an audit line per refusal — with the reason and the key
-//! thumbprint the client claimed, never a token or a proof.
+//! Request accounting around a role's service: a request id, one metric per outcome and
+//! refusal reason, latency histograms, and an audit line per refusal — with the reason and
+//! the key thumbprint the client claimed, never a token or a proof.
+//!
+//! What is recorded is generic: a role puts its refusal type in a refused response's
+//! extensions (the guard its [`Refusal`]), implements [`RefusalReason`] for it, and names
+//! its metrics and outcomes in an [`Accounting`] ([`Accounting::GUARD`] for the guard).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -15,52 +19,108 @@ use metrics::{Counter, Histogram};
 
 use crate::guard::Refusal;
 
+/// A role's refusal, as found in a refused response's extensions: its label for metrics
+/// and the audit line.
+pub trait RefusalReason: Send + Sync + 'static {
+    /// A short, stable label from a fixed set (never request data): a metric label value.
+    fn reason(&self) -> &'static str;
+}
+
+impl RefusalReason for Refusal {
+    fn reason(&self) -> &'static str {
+        Refusal::reason(self)
+    }
+}
+
+/// What a role's accounting is called: its metric names and outcome labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Accounting {
+    /// The role, on every access and audit line (`guard`).
+    pub role: &'static str,
+    /// The request counter, labelled `outcome` and `reason`.
+    pub requests: &'static str,
+    /// The latency histogram, labelled `outcome`. A name ending in `_duration_seconds`
+    /// gets the host's latency buckets.
+    pub duration: &'static str,
+    /// The outcome of a request neither refused nor failed (`forwarded`).
+    pub answered: &'static str,
+    /// The outcome of a request that was not refused but got a 5xx (`upstream_error`).
+    pub failed: &'static str,
+    /// A counter of those failures by status, when the role keeps one.
+    pub failures_by_status: Option<&'static str>,
+}
+
+impl Accounting {
+    /// The guard's metrics, as `docs/guard.md` and the dashboards know them.
+    pub const GUARD: Accounting = Accounting {
+        role: "guard",
+        requests: "mcp_warden_requests_total",
+        duration: "mcp_warden_request_duration_seconds",
+        answered: "forwarded",
+        failed: "upstream_error",
+        failures_by_status: Some("mcp_warden_upstream_errors_total"),
+    };
+}
+
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const DPOP: HeaderName = HeaderName::from_static("dpop");
 
-/// Wraps a service (the guard around the proxy) with accounting.
-#[derive(Debug, Clone)]
-pub struct Observe<S> {
+/// Wraps a role's service (the guard around the proxy) with accounting; `R` is the
+/// refusal type the service puts in refused responses' extensions.
+#[derive(Debug)]
+pub struct Observe<S, R = Refusal> {
     inner: S,
     handles: Arc<Handles>,
+    refusal: std::marker::PhantomData<fn() -> R>,
+}
+
+impl<S: Clone, R> Clone for Observe<S, R> {
+    fn clone(&self) -> Self {
+        Observe {
+            inner: self.inner.clone(),
+            handles: self.handles.clone(),
+            refusal: std::marker::PhantomData,
+        }
+    }
 }
 
 /// The metrics every answered request touches, registered once: looking a labelled metric
 /// up by name hashes its key on every request.
 #[derive(Debug)]
 struct Handles {
-    forwarded: Counter,
-    forwarded_seconds: Histogram,
-    upstream_error: Counter,
-    upstream_error_seconds: Histogram,
+    names: Accounting,
+    answered: Counter,
+    answered_seconds: Histogram,
+    failed: Counter,
+    failed_seconds: Histogram,
     refused_seconds: Histogram,
 }
 
-impl<S> Observe<S> {
-    /// Accounting around `inner`. Build it after the metrics recorder is installed: the
-    /// metrics are registered here, and with no recorder they go nowhere.
-    pub fn new(inner: S) -> Self {
+impl<S, R: RefusalReason> Observe<S, R> {
+    /// Accounting around `inner`, under `names`. Build it after the metrics recorder is
+    /// installed: the metrics are registered here, and with no recorder they go nowhere.
+    pub fn new(inner: S, names: Accounting) -> Self {
         let handles = Handles {
-            forwarded: metrics::counter!(REQUESTS, "outcome" => "forwarded", "reason" => ""),
-            forwarded_seconds: metrics::histogram!(DURATION, "outcome" => "forwarded"),
-            upstream_error: metrics::counter!(REQUESTS, "outcome" => "upstream_error", "reason" => ""),
-            upstream_error_seconds: metrics::histogram!(DURATION, "outcome" => "upstream_error"),
-            refused_seconds: metrics::histogram!(DURATION, "outcome" => "refused"),
+            names,
+            answered: metrics::counter!(names.requests, "outcome" => names.answered, "reason" => ""),
+            answered_seconds: metrics::histogram!(names.duration, "outcome" => names.answered),
+            failed: metrics::counter!(names.requests, "outcome" => names.failed, "reason" => ""),
+            failed_seconds: metrics::histogram!(names.duration, "outcome" => names.failed),
+            refused_seconds: metrics::histogram!(names.duration, "outcome" => "refused"),
         };
         Observe {
             inner,
             handles: Arc::new(handles),
+            refusal: std::marker::PhantomData,
         }
     }
 }
 
-const REQUESTS: &str = "mcp_warden_requests_total";
-const DURATION: &str = "mcp_warden_request_duration_seconds";
-
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
-impl<S, ReqBody, ResBody> tower_service::Service<Request<ReqBody>> for Observe<S>
+impl<S, R, ReqBody, ResBody> tower_service::Service<Request<ReqBody>> for Observe<S, R>
 where
+    R: RefusalReason,
     S: tower_service::Service<Request<ReqBody>, Response = Response<ResBody>>
         + Clone
         + Send
@@ -104,10 +164,11 @@ where
             let elapsed = started.elapsed().as_secs_f64();
             let status = response.status().as_u16();
             let request_id = id.to_str().unwrap_or("");
-            match response.extensions().get::<Refusal>() {
+            let names = &handles.names;
+            match response.extensions().get::<R>() {
                 Some(refusal) => {
                     let reason = refusal.reason();
-                    metrics::counter!(REQUESTS, "outcome" => "refused", "reason" => reason)
+                    metrics::counter!(names.requests, "outcome" => "refused", "reason" => reason)
                         .increment(1);
                     handles.refused_seconds.record(elapsed);
                     let jkt = proof
@@ -117,6 +178,7 @@ where
                         .unwrap_or_default();
                     tracing::info!(
                         target: "mcp_warden::audit",
+                        role = names.role,
                         request_id,
                         status,
                         reason,
@@ -127,16 +189,20 @@ where
                     );
                 }
                 None => {
-                    if status >= 500 {
-                        handles.upstream_error.increment(1);
-                        handles.upstream_error_seconds.record(elapsed);
-                        metrics::counter!("mcp_warden_upstream_errors_total", "status" => status.to_string())
-                            .increment(1);
+                    let outcome = if status >= 500 {
+                        handles.failed.increment(1);
+                        handles.failed_seconds.record(elapsed);
+                        if let Some(by_status) = names.failures_by_status {
+                            metrics::counter!(by_status, "status" => status.to_string())
+                                .increment(1);
+                        }
+                        names.failed
                     } else {
-                        handles.forwarded.increment(1);
-                        handles.forwarded_seconds.record(elapsed);
-                    }
-                    tracing::debug!(request_id, status, %method, path = uri.path(), elapsed_s = elapsed, "forwarded");
+                        handles.answered.increment(1);
+                        handles.answered_seconds.record(elapsed);
+                        names.answered
+                    };
+                    tracing::debug!(role = names.role, request_id, status, outcome, %method, path = uri.path(), elapsed_s = elapsed, "answered");
                 }
             }
             response.headers_mut().insert(REQUEST_ID, id);

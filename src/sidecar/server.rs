@@ -1,6 +1,7 @@
-//! The listener: accepts connections (plain or TLS), serves HTTP/1.1 and HTTP/2 with
-//! hyper, bounds connections, header sizes and header read time, and drains in-flight
-//! requests on shutdown.
+//! The listener stack every role's listener and the admin listener share: accepts
+//! connections (plain or TLS), serves HTTP/1.1 and HTTP/2 with hyper, bounds connections,
+//! header sizes and header read time, and drains in-flight requests on shutdown.
+//! [`Listener::open`] turns a role's `[ROLE.listen]` table into a bound listener.
 //!
 //! Slow or hostile clients are bounded at every stage: the TLS handshake has a deadline,
 //! headers must arrive within `header_read_timeout` (slowloris), oversized headers get 431
@@ -25,7 +26,87 @@ use tokio::sync::Semaphore;
 
 use crate::guard::PeerAddr;
 
-use super::tls::ReloadingTls;
+use super::config::{ConfigError, ListenConfig};
+use super::tls::{ReloadingTls, TlsError};
+
+/// Why a listener could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ListenerError {
+    /// Its address does not parse.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Its TLS certificate or key.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// It could not be bound (the message names the field and the address).
+    #[error("{0}")]
+    Bind(#[from] std::io::Error),
+}
+
+/// A bound listener with its TLS (reloaded in the background) and limits, ready to serve
+/// a role's service.
+#[derive(Debug)]
+pub struct Listener {
+    tcp: TcpListener,
+    tls: Option<ReloadingTls>,
+    settings: ListenerSettings,
+}
+
+impl Listener {
+    /// Binds `config.address`, loads its TLS pair (and starts watching the files), and
+    /// takes its limits; `drain_timeout` is the host's (`[shutdown]`). Call it inside the
+    /// runtime.
+    pub async fn open(
+        config: &ListenConfig,
+        drain_timeout: Duration,
+    ) -> Result<Self, ListenerError> {
+        let tls = match config.tls() {
+            Some((cert, key)) => {
+                let tls = ReloadingTls::load(config.table(), cert, key)?;
+                tls.spawn_reloader(config.tls_reload_interval());
+                Some(tls)
+            }
+            None => None,
+        };
+        let tcp = bind(&config.field("address"), config.socket_addr()?).await?;
+        Ok(Listener {
+            tcp,
+            tls,
+            settings: ListenerSettings {
+                max_connections: config.max_connections,
+                max_header_bytes: config.max_header_bytes,
+                header_read_timeout: config.header_read_timeout(),
+                tls_handshake_timeout: config.tls_handshake_timeout(),
+                drain_timeout,
+            },
+        })
+    }
+
+    /// Whether connections are TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.tcp.local_addr()
+    }
+
+    /// Serves `service` until `shutdown`, then drains (see [`serve`]).
+    pub async fn serve<S, B>(self, service: S, shutdown: impl Future<Output = ()>)
+    where
+        S: tower_service::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+            + Clone
+            + Send
+            + 'static,
+        S::Future: Send + 'static,
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        serve(self.tcp, service, self.tls, self.settings, shutdown).await;
+    }
+}
 
 /// Limits of the listener.
 #[derive(Debug, Clone)]

@@ -1,4 +1,4 @@
-//! TLS termination for the listener: rustls on aws-lc-rs, certificates from PEM files,
+//! TLS termination for a role's listener: rustls on aws-lc-rs, certificates from PEM files,
 //! reloaded when the files change (cert-manager and kubelet rotate them in place).
 
 use std::path::{Path, PathBuf};
@@ -14,16 +14,20 @@ use tokio_rustls::rustls::{self, ServerConfig};
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     /// The certificate chain file.
-    #[error("listen.tls_cert_file {path}: {reason}")]
+    #[error("{field} {path}: {reason}")]
     Certificate {
+        /// The field naming it (`guard.listen.tls_cert_file`).
+        field: String,
         /// The file.
         path: String,
         /// What is wrong.
         reason: String,
     },
     /// The private key file.
-    #[error("listen.tls_key_file {path}: {reason}")]
+    #[error("{field} {path}: {reason}")]
     Key {
+        /// The field naming it (`guard.listen.tls_key_file`).
+        field: String,
         /// The file.
         path: String,
         /// What is wrong.
@@ -38,27 +42,41 @@ pub enum TlsError {
 #[derive(Clone)]
 pub struct ReloadingTls {
     current: Arc<RwLock<Arc<ServerConfig>>>,
+    files: Files,
+}
+
+/// The certificate and key files, with the fields that name them.
+#[derive(Debug, Clone)]
+struct Files {
+    cert_field: String,
     cert_path: PathBuf,
+    key_field: String,
     key_path: PathBuf,
 }
 
 impl std::fmt::Debug for ReloadingTls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ReloadingTls")
-            .field("cert_path", &self.cert_path)
-            .field("key_path", &self.key_path)
+            .field("cert_path", &self.files.cert_path)
+            .field("key_path", &self.files.key_path)
             .finish_non_exhaustive()
     }
 }
 
 impl ReloadingTls {
-    /// Loads the pair once; fails if either file is unusable.
-    pub fn load(cert_path: &Path, key_path: &Path) -> Result<Self, TlsError> {
-        let config = server_config(cert_path, key_path)?;
+    /// Loads the pair once; fails if either file is unusable. `table` is the listener's
+    /// table (`guard.listen`), which errors name.
+    pub fn load(table: &str, cert_path: &Path, key_path: &Path) -> Result<Self, TlsError> {
+        let files = Files {
+            cert_field: format!("{table}.tls_cert_file"),
+            cert_path: cert_path.to_owned(),
+            key_field: format!("{table}.tls_key_file"),
+            key_path: key_path.to_owned(),
+        };
+        let config = server_config(&files)?;
         Ok(ReloadingTls {
             current: Arc::new(RwLock::new(Arc::new(config))),
-            cert_path: cert_path.to_owned(),
-            key_path: key_path.to_owned(),
+            files,
         })
     }
 
@@ -86,14 +104,14 @@ impl ReloadingTls {
                     continue;
                 }
                 seen = now;
-                match server_config(&this.cert_path, &this.key_path) {
+                match server_config(&this.files) {
                     Ok(config) => {
                         let config = Arc::new(config);
                         match this.current.write() {
                             Ok(mut current) => *current = config,
                             Err(poisoned) => *poisoned.into_inner() = config,
                         }
-                        tracing::info!(cert = %this.cert_path.display(), "TLS certificate reloaded");
+                        tracing::info!(cert = %this.files.cert_path.display(), "TLS certificate reloaded");
                     }
                     Err(error) => {
                         tracing::warn!(%error, "TLS certificate change not applied; keeping the previous one");
@@ -105,24 +123,28 @@ impl ReloadingTls {
 
     fn modified(&self) -> (Option<SystemTime>, Option<SystemTime>) {
         let time = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
-        (time(&self.cert_path), time(&self.key_path))
+        (time(&self.files.cert_path), time(&self.files.key_path))
     }
 }
 
-fn server_config(cert_path: &Path, key_path: &Path) -> Result<ServerConfig, TlsError> {
+fn server_config(files: &Files) -> Result<ServerConfig, TlsError> {
+    let (cert_path, key_path) = (files.cert_path.as_path(), files.key_path.as_path());
     let certificates: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_path)
         .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
         .map_err(|e| TlsError::Certificate {
+            field: files.cert_field.clone(),
             path: cert_path.display().to_string(),
             reason: e.to_string(),
         })?;
     if certificates.is_empty() {
         return Err(TlsError::Certificate {
+            field: files.cert_field.clone(),
             path: cert_path.display().to_string(),
             reason: "no certificate in the file".into(),
         });
     }
     let key = PrivateKeyDer::from_pem_file(key_path).map_err(|e| TlsError::Key {
+        field: files.key_field.clone(),
         path: key_path.display().to_string(),
         reason: e.to_string(),
     })?;

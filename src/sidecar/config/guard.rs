@@ -1,6 +1,7 @@
-//! `[guard]`: the protected resource, the schemes and proofs it accepts, and where its
-//! trust comes from — JWT issuers (`[[guard.issuers]]`) and introspection
-//! (`[guard.introspection]`).
+//! `[guard]`, the guard role's section: the protected resource, the schemes and proofs it
+//! accepts, where its trust comes from — JWT issuers (`[[guard.issuers]]`) and
+//! introspection (`[guard.introspection]`) — and its own listener (`[guard.listen]`),
+//! upstream (`[guard.upstream]`) and identity headers (`[guard.identity]`).
 
 use std::path::PathBuf;
 
@@ -13,8 +14,13 @@ use crate::jose::{AlgorithmSet, JwkSet};
 
 use super::ConfigError;
 use super::check::{self, Problems, path};
+use super::identity::IdentityConfig;
 use super::introspection::IntrospectionConfig;
-use super::proofs::{NonceConfig, ReplayConfig, ScopesConfig};
+use super::listen::ListenConfig;
+use super::nonce::NonceConfig;
+use super::replay::ReplayConfig;
+use super::scopes::ScopesConfig;
+use super::upstream::UpstreamConfig;
 
 /// Which authorization schemes the guard accepts (RFC 9449 §7.2).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -90,12 +96,20 @@ pub struct GuardConfig {
     pub issuers: Vec<IssuerConfig>,
     /// RFC 7662 introspection for opaque tokens. Default off.
     pub introspection: Option<IntrospectionConfig>,
-    /// Server nonces (RFC 9449 §9). Default off.
-    pub nonce: NonceConfig,
-    /// Where proofs are remembered against replay (RFC 9449 §11.1).
-    pub replay: ReplayConfig,
+    /// The old place of `[nonce]`, moved there at load time ([`super::layout`]).
+    #[serde(rename = "nonce")]
+    pub(super) legacy_nonce: Option<NonceConfig>,
+    /// The old place of `[replay]`, moved there at load time.
+    #[serde(rename = "replay")]
+    pub(super) legacy_replay: Option<ReplayConfig>,
     /// Required scopes per MCP operation. Default none.
     pub scopes: ScopesConfig,
+    /// The listener clients connect to.
+    pub listen: ListenConfig,
+    /// The MCP server behind the guard.
+    pub upstream: UpstreamConfig,
+    /// What the upstream learns about the caller.
+    pub identity: IdentityConfig,
 }
 
 impl Default for GuardConfig {
@@ -123,12 +137,22 @@ impl Default for GuardConfig {
             metadata: serde_json::Map::new(),
             issuers: Vec::new(),
             introspection: None,
-            nonce: NonceConfig::default(),
-            replay: ReplayConfig::default(),
+            legacy_nonce: None,
+            legacy_replay: None,
             scopes: ScopesConfig::default(),
+            listen: ListenConfig::in_table(LISTEN),
+            upstream: UpstreamConfig::in_table(UPSTREAM),
+            identity: IdentityConfig::in_table(IDENTITY),
         }
     }
 }
+
+/// Where the guard's listener, upstream and identity tables are in the current layout.
+pub(super) const LISTEN: &str = "guard.listen";
+/// See [`LISTEN`].
+pub(super) const UPSTREAM: &str = "guard.upstream";
+/// See [`LISTEN`].
+pub(super) const IDENTITY: &str = "guard.identity";
 
 impl GuardConfig {
     /// The resource URL (RFC 8707 §2, RFC 9728 §1.2): absolute, no fragment, no userinfo,
@@ -224,8 +248,7 @@ impl GuardConfig {
         if let Some(introspection) = &mut self.introspection {
             introspection.resolve_files()?;
         }
-        self.nonce.resolve_files()?;
-        self.replay.resolve_files()
+        self.identity.resolve_files()
     }
 
     pub(super) fn check(&self, problems: &mut Problems) {
@@ -267,9 +290,11 @@ impl GuardConfig {
         if let Some(introspection) = &self.introspection {
             introspection.check(problems);
         }
-        self.nonce.check(problems);
-        self.replay.check(problems);
         problems.take(self.scopes.policy());
+        self.listen.check(problems);
+        self.upstream.check(problems);
+        problems.take_all(self.identity.header_names());
+        problems.take_all(self.identity.assertion_signer());
         if let Some(resource) = resource {
             self.check_metadata(resource.as_str(), problems);
         }
@@ -505,5 +530,19 @@ impl IssuerConfig {
                 ),
             );
         }
+    }
+}
+
+impl super::roles::RoleSection for GuardConfig {
+    fn resolve_files(&mut self) -> Result<(), ConfigError> {
+        GuardConfig::resolve_files(self)
+    }
+
+    fn check(&self, problems: &mut Problems) {
+        GuardConfig::check(self, problems);
+    }
+
+    fn listeners(&self) -> Vec<&ListenConfig> {
+        vec![&self.listen]
     }
 }
