@@ -232,6 +232,18 @@ guard.introspection.client_id          + | [guard.introspection]; endpoint = "ht
 guard.introspection.client_secret_file + | [guard.introspection]; endpoint = "https://as.example.com/i"; client_id = "w"
 guard.introspection.bearer_token_file  + | [guard.introspection]; endpoint = "https://as.example.com/i"; auth = "bearer"
 guard.introspection.private_key_file   + | [guard.introspection]; endpoint = "https://as.example.com/i"; client_id = "w"; auth = "private_key_jwt"
+guard.listen.tls_key_file              + | [guard.listen]; tls_cert_file = "/c.pem"
+guard.listen.address                   + | [guard.listen]; address = "localhost"
+guard.listen.max_header_bytes          + | [guard.listen]; max_header_bytes = 2048
+admin.address                          + | [guard.listen]; address = "127.0.0.1:9090"
+guard.upstream.connect_timeout_s       + | [guard.upstream]; connect_timeout_s = 0
+guard.upstream.url                     + | [guard.upstream]; url = "127.0.0.1:3000"
+guard.identity.client_id_header        + | [guard.identity]; client_id_header = "x-mcp-subject"
+guard.identity.assertion_key_file      + | [guard.identity]; assertion = true
+replay.redis_url_file                  + | [replay]; store = "redis"
+replay.key_prefix                      + | [replay]; store = "redis"; redis_url = "redis://r"; key_prefix = ""
+nonce.key_file                         + | [nonce]; enabled = true
+nonce.previous_key                     + | [nonce]; enabled = true; key = "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA="; previous_key = "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA="
 "#;
 
 #[test]
@@ -915,4 +927,340 @@ async fn a_redis_replay_store_is_built_even_while_redis_is_unreachable() {
         assert_eq!(built.replay.degrading.is_some(), degrading);
         assert!(built.replay.memory.is_none());
     }
+}
+
+/// The layout of earlier releases: the guard's `[listen]`, `[upstream]`, `[identity]` at the
+/// top and `[guard.nonce]`, `[guard.replay]` under the guard.
+const OLD_LAYOUT: &str = r#"
+[listen]
+address = "127.0.0.1:8181"
+max_connections = 3
+[upstream]
+url = "http://127.0.0.1:4000"
+[identity]
+subject_header = "x-caller"
+[guard]
+resource = "https://mcp.example.com/mcp"
+[[guard.issuers]]
+issuer = "https://as.example.com"
+discovery = true
+[guard.nonce]
+lifetime_s = 60
+[guard.replay]
+max_entries = 10
+"#;
+
+#[test]
+fn the_old_layout_is_read_into_the_new_places_with_a_warning_each() {
+    let config = Config::parse(OLD_LAYOUT).unwrap();
+    assert_eq!(config.validate(), Ok(()));
+    assert_eq!(config.roles(), [RoleKind::Guard]);
+    assert_eq!(config.guard.listen.address, "127.0.0.1:8181");
+    assert_eq!(config.guard.listen.max_connections, 3);
+    assert_eq!(config.guard.upstream.url, "http://127.0.0.1:4000");
+    assert_eq!(config.guard.identity.subject_header, "x-caller");
+    assert_eq!(config.nonce.lifetime_s, 60);
+    assert_eq!(config.replay.max_entries, 10);
+    let warnings = config.warnings();
+    for (old, new) in [
+        ("listen", "guard.listen"),
+        ("upstream", "guard.upstream"),
+        ("identity", "guard.identity"),
+        ("guard.nonce", "nonce"),
+        ("guard.replay", "replay"),
+    ] {
+        let warning = warnings
+            .iter()
+            .find(|warning| warning.field == old)
+            .unwrap_or_else(|| panic!("no warning on {old}: {warnings:?}"));
+        assert!(
+            warning.problem.contains(&format!("[{new}]")),
+            "{warning} does not name [{new}]"
+        );
+    }
+    // The guard subcommand's check of the guard alone warns the same.
+    assert_eq!(config.warnings_for(&[RoleKind::Guard]), warnings);
+    // Problems name the fields where they were written.
+    let bad = OLD_LAYOUT
+        .replace("max_connections = 3", "max_connections = 0")
+        .replace("http://127.0.0.1:4000", "ftp://x")
+        .replace("\"x-caller\"", "\"dpop\"")
+        .replace("max_entries = 10", "max_entries = 0")
+        .replace("lifetime_s = 60", "lifetime_s = 0\nenabled = true");
+    let found = errors(&bad);
+    for field in [
+        "listen.max_connections",
+        "upstream.url",
+        "identity.subject_header",
+        "guard.replay.max_entries",
+        "guard.nonce.key_file",
+        "guard.nonce.lifetime_s",
+    ] {
+        assert!(
+            fields(&found).contains(&field),
+            "{field} missing from {found:#?}"
+        );
+    }
+}
+
+#[test]
+fn the_new_layout_raises_no_layout_warning_and_names_its_fields() {
+    let toml = r#"
+[nonce]
+lifetime_s = 0
+enabled = true
+[replay]
+max_entries = 0
+[guard]
+resource = "https://mcp.example.com/mcp"
+[[guard.issuers]]
+issuer = "https://as.example.com"
+discovery = true
+[guard.listen]
+max_connections = 0
+[guard.upstream]
+url = "ftp://x"
+[guard.identity]
+subject_header = "dpop"
+"#;
+    let found = errors(toml);
+    for field in [
+        "guard.listen.max_connections",
+        "guard.upstream.url",
+        "guard.identity.subject_header",
+        "replay.max_entries",
+        "nonce.key_file",
+        "nonce.lifetime_s",
+    ] {
+        assert!(
+            fields(&found).contains(&field),
+            "{field} missing from {found:#?}"
+        );
+    }
+    let config = Config::parse(&format!("{MINIMAL}[guard.listen]\nmax_connections = 5\n")).unwrap();
+    assert_eq!(config.guard.listen.max_connections, 5);
+    assert_eq!(config.warnings(), []);
+    // Old and new places of different sections mix: a file moves one section at a time.
+    let mixed = format!(
+        "{MINIMAL}[guard.listen]\nmax_connections = 5\n[upstream]\nurl = \"http://127.0.0.1:4000\"\n"
+    );
+    let config = Config::parse(&mixed).unwrap();
+    assert_eq!(config.validate(), Ok(()));
+    assert_eq!(config.guard.upstream.url, "http://127.0.0.1:4000");
+    let warned: Vec<String> = config.warnings().into_iter().map(|w| w.field).collect();
+    assert_eq!(warned, ["upstream"]);
+}
+
+#[test]
+fn a_section_at_both_its_old_and_new_place_is_an_error_naming_both() {
+    for (old, new, key) in [
+        ("listen", "guard.listen", "max_connections = 5"),
+        (
+            "upstream",
+            "guard.upstream",
+            "url = \"http://127.0.0.1:4000\"",
+        ),
+        ("identity", "guard.identity", "headers = false"),
+        ("guard.nonce", "nonce", "lifetime_s = 60"),
+        ("guard.replay", "replay", "max_entries = 10"),
+    ] {
+        let toml = format!("{MINIMAL}[{old}]\n{key}\n[{new}]\n{key}\n");
+        let error = Config::parse(&toml).unwrap_err();
+        assert_eq!(error.field, new, "{error}");
+        assert!(
+            error.problem.contains(&format!("[{old}]"))
+                && error.problem.contains(&format!("[{new}]")),
+            "{error}"
+        );
+    }
+}
+
+#[test]
+fn a_configuration_without_a_role_section_has_nothing_to_run() {
+    let config =
+        Config::parse("[admin]\naddress = \"127.0.0.1:9999\"\n[log]\nlevel = \"debug\"\n").unwrap();
+    assert_eq!(config.roles(), []);
+    let found = config.validate().unwrap_err();
+    assert_eq!(fields(&found), ["(config)"]);
+    assert!(found[0].problem.contains("no role"), "{found:?}");
+    assert!(found[0].problem.contains("[guard]"), "{found:?}");
+    // The guard alone (`mcp-warden guard`) is checked as its defaults: what it lacks is named.
+    let found = config.validate_for(&[RoleKind::Guard]).unwrap_err();
+    assert!(fields(&found).contains(&"guard.resource"), "{found:?}");
+    // An old-place guard table is a guard section.
+    let config = Config::parse("[upstream]\nurl = \"http://127.0.0.1:4000\"\n").unwrap();
+    assert_eq!(config.roles(), [RoleKind::Guard]);
+}
+
+#[test]
+fn listeners_need_ports_of_their_own() {
+    let toml = format!(
+        "{MINIMAL}[guard.listen]\naddress = \"127.0.0.1:9090\"\n[admin]\naddress = \"0.0.0.0:9090\"\n"
+    );
+    let found = errors(&toml);
+    let overlap = found
+        .iter()
+        .find(|error| error.field == "admin.address")
+        .unwrap_or_else(|| panic!("{found:?}"));
+    assert!(
+        overlap.problem.contains("guard.listen.address"),
+        "{overlap}"
+    );
+}
+
+/// `serve` and `check-config` with files as a user writes them: the old layout starts
+/// with a warning, both layouts at once and a file without a role section do not start.
+#[test]
+fn the_binary_warns_about_the_old_layout_and_refuses_both_or_no_role() {
+    let dir = TempDir::new();
+    let binary = || {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_mcp-warden"));
+        for (name, _) in std::env::vars() {
+            if name.starts_with("MCP_WARDEN_") {
+                command.env_remove(name);
+            }
+        }
+        command
+    };
+    let old = dir.file("old.toml", OLD_LAYOUT);
+    let output = binary().args(["check-config", &old]).output().unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(
+            "warning: listen: [listen] is the old place of [guard.listen]: move its keys there"
+        ),
+        "{stderr}"
+    );
+
+    let both = dir.file(
+        "both.toml",
+        format!("{MINIMAL}[listen]\nmax_connections = 5\n[guard.listen]\nmax_connections = 5\n"),
+    );
+    for args in [["check-config", both.as_str()], ["serve", "--config"]] {
+        let mut command = binary();
+        command.args(args);
+        if args[0] == "serve" {
+            command.arg(&both);
+        }
+        let output = command.output().unwrap();
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(!output.status.success(), "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with("error: guard.listen: [guard.listen] and [listen] are both given"),
+            "{args:?}: {stderr}"
+        );
+    }
+
+    let empty = dir.file("empty.toml", "[log]\nlevel = \"warn\"\n");
+    for args in [["check-config", empty.as_str()], ["serve", "--config"]] {
+        let mut command = binary();
+        command.args(args);
+        if args[0] == "serve" {
+            command.arg(&empty);
+        }
+        let output = command.output().unwrap();
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(!output.status.success(), "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with("error: (config): no role to run"),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
+/// `MCP_WARDEN_*` reaches the nested tables of the new layout, and an old-place variable
+/// next to a new-place table is the same conflict as in a file. In a child process, for the
+/// reason given at [`the_environment_overrides_the_file`].
+#[test]
+fn the_environment_overrides_the_new_layout() {
+    const CHILD: &str = "WARDEN_CONFIG_TEST_NEW_LAYOUT";
+    if let Ok(scenario) = std::env::var(CHILD) {
+        let path = PathBuf::from(std::env::var("WARDEN_CONFIG_TEST_FILE").unwrap());
+        let loaded = Config::load(Some(&path));
+        match scenario.as_str() {
+            "override" => {
+                let config = loaded.unwrap();
+                assert_eq!(config.guard.listen.max_connections, 7);
+                assert_eq!(config.guard.listen.address, "127.0.0.1:8181");
+                assert_eq!(config.guard.upstream.url, "http://127.0.0.1:4000");
+                assert_eq!(config.guard.identity.subject_header, "x-env");
+                assert_eq!(config.replay.on_redis_error, OnRedisError::Memory);
+                assert_eq!(config.nonce.lifetime_s, 42);
+                assert_eq!(config.validate(), Ok(()));
+                assert_eq!(config.warnings(), []);
+            }
+            "both" => {
+                let error = loaded.unwrap_err();
+                assert_eq!(error.field, "guard.listen");
+                assert!(
+                    error.problem.contains("MCP_WARDEN_LISTEN__*")
+                        && error.problem.contains("[guard.listen]"),
+                    "{error}"
+                );
+            }
+            "old" => {
+                let config = loaded.unwrap();
+                assert_eq!(config.guard.upstream.url, "http://127.0.0.1:4000");
+                let warning = config
+                    .warnings()
+                    .into_iter()
+                    .find(|warning| warning.field == "upstream")
+                    .unwrap();
+                assert!(
+                    warning.problem.contains("MCP_WARDEN_GUARD__UPSTREAM__*"),
+                    "{warning}"
+                );
+            }
+            other => panic!("unknown scenario {other}"),
+        }
+        return;
+    }
+
+    let dir = TempDir::new();
+    let file = dir.file(
+        "warden.toml",
+        format!("{MINIMAL}\n[guard.listen]\naddress = \"127.0.0.1:8181\"\nmax_connections = 3\n"),
+    );
+    let run = |scenario: &str, vars: &[(&str, &str)]| {
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+        child.args([
+            "--exact",
+            "the_environment_overrides_the_new_layout",
+            "--test-threads=1",
+        ]);
+        for (name, _) in std::env::vars() {
+            if name.starts_with("MCP_WARDEN_") {
+                child.env_remove(name);
+            }
+        }
+        child
+            .env(CHILD, scenario)
+            .env("WARDEN_CONFIG_TEST_FILE", &file);
+        for (name, value) in vars {
+            child.env(name, value);
+        }
+        let output = child.output().unwrap();
+        assert!(
+            output.status.success(),
+            "{scenario}: {}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    run(
+        "override",
+        &[
+            ("MCP_WARDEN_GUARD__LISTEN__MAX_CONNECTIONS", "7"),
+            ("MCP_WARDEN_GUARD__UPSTREAM__URL", "http://127.0.0.1:4000"),
+            ("MCP_WARDEN_GUARD__IDENTITY__SUBJECT_HEADER", "x-env"),
+            ("MCP_WARDEN_REPLAY__ON_REDIS_ERROR", "memory"),
+            ("MCP_WARDEN_NONCE__LIFETIME_S", "42"),
+        ],
+    );
+    run("both", &[("MCP_WARDEN_LISTEN__MAX_CONNECTIONS", "7")]);
+    run(
+        "old",
+        &[("MCP_WARDEN_UPSTREAM__URL", "http://127.0.0.1:4000")],
+    );
 }

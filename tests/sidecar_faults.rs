@@ -1,12 +1,12 @@
 #![cfg(all(feature = "sidecar", feature = "redis"))]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests: a panic is the failure report.
 
-//! The `mcp-warden guard` binary when what it depends on fails, and when clients misbehave:
-//! replicas sharing one Redis (replays and nonces across replicas), Redis dying and coming
-//! back (fail closed, or the memory fallback), the upstream dying or stalling (502, 504),
-//! the issuer's JWKS endpoint going down (stale keys for `max_stale_s`, then 503), and raw
-//! TCP clients sending oversized heads, garbage, slow heads, oversized bodies, or more
-//! connections than `max_connections`.
+//! The sidecar binary (`mcp-warden serve`, running the guard role) when what it depends on
+//! fails, and when clients misbehave: replicas sharing one Redis (replays and nonces across
+//! replicas), Redis dying and coming back (fail closed, or the memory fallback), the
+//! upstream dying or stalling (502, 504), the issuer's JWKS endpoint going down (stale keys
+//! for `max_stale_s`, then 503), and raw TCP clients sending oversized heads, garbage, slow
+//! heads, oversized bodies, or more connections than `max_connections`.
 //!
 //! Every process runs on loopback: real `redis-server` children (which must be on PATH),
 //! the sidecar binary, and axum upstreams that the test can stop outright. Every wait is
@@ -77,7 +77,7 @@ fn challenge_error(response: &reqwest::Response) -> Option<String> {
 
 fn redis_replay(redis: &RedisServer, extra: &str) -> String {
     format!(
-        "[guard.replay]\nstore = \"redis\"\nredis_url = \"{}\"\n{extra}",
+        "[replay]\nstore = \"redis\"\nredis_url = \"{}\"\n{extra}",
         redis.url()
     )
 }
@@ -144,7 +144,7 @@ async fn a_nonce_from_one_replica_is_accepted_by_another_with_the_same_key_file(
         SidecarConfig::new(&upstream.url(), jwks(&issuer))
             .section(&redis_replay(&redis, ""))
             .section(&format!(
-                "[guard.nonce]\nenabled = true\nkey_file = {:?}",
+                "[nonce]\nenabled = true\nkey_file = {:?}",
                 key.display().to_string()
             ))
             .start()

@@ -1,13 +1,13 @@
 #![cfg(feature = "sidecar")]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests: a panic is the failure report.
 
-//! The `mcp-warden guard` binary's forwarding half against real upstreams on loopback: an
-//! https upstream signed by a private CA (trusted through `ca_file`, refused without it),
-//! an HTTP/2-only upstream reached with `http2_prior_knowledge`, the idle timeout between
-//! two body frames (it cuts a stalled body, and re-arms after every frame of a live one),
-//! redirects passed to the client rather than followed, hop-by-hop response fields
-//! dropped, and the connection pool (one connection for sequential requests, none reused
-//! mid-response, closed ones replaced).
+//! The forwarding half of the sidecar binary (`mcp-warden serve`, the guard role) against
+//! real upstreams on loopback: an https upstream signed by a private CA (trusted through
+//! `ca_file`, refused without it), an HTTP/2-only upstream reached with
+//! `http2_prior_knowledge`, the idle timeout between two body frames (it cuts a stalled
+//! body, and re-arms after every frame of a live one), redirects passed to the client
+//! rather than followed, hop-by-hop response fields dropped, and the connection pool (one
+//! connection for sequential requests, none reused mid-response, closed ones replaced).
 //!
 //! Every request carries a valid DPoP-bound token and proof, so what is tested is the
 //! proxy, not the guard. Every wait is bounded.

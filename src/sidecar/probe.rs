@@ -135,3 +135,62 @@ impl Probe for JwksProbe {
             .set(stats.failures as f64);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A probe that answers what it is told and counts its samples.
+    struct Fixed {
+        name: &'static str,
+        answer: Result<(), &'static str>,
+        sampled: AtomicUsize,
+    }
+
+    impl Probe for Fixed {
+        fn name(&self) -> &str {
+            self.name
+        }
+
+        fn ready(&self) -> BoxFuture<'_, Result<(), String>> {
+            Box::pin(async move { self.answer.map_err(str::to_owned) })
+        }
+
+        fn sample(&self) {
+            self.sampled.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn fixed(name: &'static str, answer: Result<(), &'static str>) -> Arc<Fixed> {
+        Arc::new(Fixed {
+            name,
+            answer,
+            sampled: AtomicUsize::new(0),
+        })
+    }
+
+    #[tokio::test]
+    async fn readiness_lists_every_problem_in_probe_order_and_samples_all() {
+        let probes = [
+            fixed("a", Err("a is down")),
+            fixed("b", Ok(())),
+            fixed("c", Err("c is down")),
+        ];
+        let readiness = Readiness::new(
+            probes
+                .iter()
+                .map(|probe| probe.clone() as Arc<dyn Probe>)
+                .collect(),
+        );
+        assert_eq!(readiness.problems().await, ["a is down", "c is down"]);
+        readiness.sample();
+        assert!(
+            probes
+                .iter()
+                .all(|probe| probe.sampled.load(Ordering::Relaxed) == 1)
+        );
+        assert_eq!(format!("{readiness:?}"), r#"["a", "b", "c"]"#);
+        assert!(Readiness::default().problems().await.is_empty());
+    }
+}

@@ -1,5 +1,7 @@
-//! The `mcp-warden guard` binary as a child process, configured by a generated TOML file,
-//! and an upstream HTTP server that a test can stop outright.
+//! The `mcp-warden serve` binary as a child process, configured by a generated TOML file in
+//! the current layout (the guard's `[guard.listen]` and `[guard.upstream]`; tests/sidecar.rs
+//! keeps the old one, with `mcp-warden guard`), and an upstream HTTP server that a test can
+//! stop outright.
 //!
 //! Every sidecar started here protects the same public resource, [`RESOURCE`], whatever
 //! port it listens on: replicas behind one load balancer share one public URL, so one
@@ -83,14 +85,14 @@ impl SidecarConfig {
         }
     }
 
-    /// Extra `key = value` lines for `[listen]`.
+    /// Extra `key = value` lines for `[guard.listen]`.
     pub fn listen(mut self, lines: &str) -> Self {
         self.listen.push_str(lines);
         self.listen.push('\n');
         self
     }
 
-    /// Extra `key = value` lines for `[upstream]`.
+    /// Extra `key = value` lines for `[guard.upstream]`.
     pub fn upstream(mut self, lines: &str) -> Self {
         self.upstream_lines.push_str(lines);
         self.upstream_lines.push('\n');
@@ -103,7 +105,7 @@ impl SidecarConfig {
         self
     }
 
-    /// Whole tables appended to the file (`[guard.replay]`, `[guard.nonce]`, …).
+    /// Whole tables appended to the file (`[replay]`, `[nonce]`, …).
     pub fn section(mut self, toml: &str) -> Self {
         self.sections.push_str(toml);
         self.sections.push('\n');
@@ -123,17 +125,17 @@ impl SidecarConfig {
         let (port, admin_port) = (free_port(), free_port());
         let config = format!(
             r#"
-[listen]
-address = "127.0.0.1:{port}"
-{listen}
 [admin]
 address = "127.0.0.1:{admin_port}"
-[upstream]
-url = "{upstream}"
-{upstream_lines}
 [guard]
 resource = "{RESOURCE}"
 authorization_servers = ["https://as.example.com"]
+[guard.listen]
+address = "127.0.0.1:{port}"
+{listen}
+[guard.upstream]
+url = "{upstream}"
+{upstream_lines}
 [[guard.issuers]]
 issuer = "https://as.example.com"
 {issuer_keys}
@@ -151,7 +153,7 @@ drain_timeout_s = 1
         );
         let file = dir.write("warden.toml", &config);
         let child = Command::new(env!("CARGO_BIN_EXE_mcp-warden"))
-            .args(["guard", "--config"])
+            .args(["serve", "--config"])
             .arg(&file)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -181,7 +183,7 @@ drain_timeout_s = 1
     }
 }
 
-/// A running `mcp-warden guard`, killed on drop.
+/// A running `mcp-warden serve` (the guard role), killed on drop.
 pub struct Sidecar {
     child: Child,
     /// `http://127.0.0.1:port` of the proxy listener.
