@@ -69,9 +69,9 @@ openssl rand -base64 32 > "$secrets/nonce-key"
 printf 'dummy-client-secret\n' > "$secrets/introspection-client-secret"
 printf 'redis://:dummy@mcp-warden-redis:6379/0\n' > "$secrets/redis-url"
 
-export MCP_WARDEN_GUARD__NONCE__KEY_FILE="$secrets/nonce-key"
+export MCP_WARDEN_NONCE__KEY_FILE="$secrets/nonce-key"
 export MCP_WARDEN_GUARD__INTROSPECTION__CLIENT_SECRET_FILE="$secrets/introspection-client-secret"
-export MCP_WARDEN_GUARD__REPLAY__REDIS_URL_FILE="$secrets/redis-url"
+export MCP_WARDEN_REPLAY__REDIS_URL_FILE="$secrets/redis-url"
 if [ -n "${MCP_WARDEN:-}" ]; then
   "$MCP_WARDEN" check-config "$here/warden.toml"
 else

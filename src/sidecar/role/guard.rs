@@ -42,7 +42,7 @@ pub enum GuardSwitch {
 /// The guard role, built and bound.
 pub struct GuardRole {
     listener: Listener,
-    /// `None` only with [`GuardSwitch::DangerousOff`].
+    /// `None` only with `GuardSwitch::DangerousOff`.
     layer: Option<GuardLayer>,
     proxy: Proxy,
     probes: Vec<Arc<dyn Probe>>,
