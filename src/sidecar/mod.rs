@@ -14,7 +14,7 @@
 //!   over the role's refusal type;
 //! - [`logging`]: the log subscriber.
 //!
-//! **The roles** ([`role`], started by [`run`]): [`role::guard`], with its builder
+//! **The roles** ([`role`], started by [`run`](mod@run)): [`role::guard`], with its builder
 //! ([`build`]) and forwarding ([`proxy`], [`upstream`]). [`role`] explains how to add one.
 
 pub mod admin;

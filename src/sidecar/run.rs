@@ -1,5 +1,5 @@
-//! Which roles to run, and how each is built: the registry from a
-//! [`RoleKind`](super::config::RoleKind) to its [`Role`]. `mcp-warden serve` runs every
+//! Which roles to run, and how each is built: the registry from a [`RoleKind`] to its
+//! [`Role`]. `mcp-warden serve` runs every
 //! role whose section is present, `mcp-warden guard` only the guard.
 
 use super::config::{Config, RoleKind};

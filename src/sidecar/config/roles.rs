@@ -1,10 +1,10 @@
 //! The roles a configuration can hold, each in a section of its own (`[guard]`), and what
-//! the loader needs from such a section ([`RoleSection`]): its files read at load time, its
+//! the loader needs from such a section (`RoleSection`): its files read at load time, its
 //! checks, and its listeners (checked against each other and the admin listener).
 //!
 //! Adding a role's section: a variant of [`RoleKind`] naming the section, a field of that
-//! type on [`super::Config`], a [`RoleSection`] implementation, and one arm in
-//! [`super::Config::section`] and [`super::Config::section_mut`].
+//! type on [`super::Config`], a `RoleSection` implementation, and one arm in
+//! `Config::section` and `Config::section_mut` (config.rs).
 
 use super::ConfigError;
 use super::check::Problems;
