@@ -29,7 +29,6 @@ use mcp_warden::jwt::TrustedIssuer;
 use serde_json::json;
 
 #[path = "common/requests.rs"]
-#[allow(dead_code)]
 mod requests;
 
 use requests::{NOW, ready, signed_parts};

@@ -50,7 +50,16 @@ enum Command {
         #[arg(long, hide = true)]
         dangerous_no_guard: bool,
     },
-    /// Run every role whose section the configuration holds (`[guard]`), each on its own
+    /// Run the issuer alone: the token service that exchanges workload identity tokens
+    /// (Kubernetes, SPIFFE, GitHub Actions, cloud OIDC) for DPoP-bound MCP access tokens,
+    /// configured by `[issuer]`.
+    #[cfg(feature = "sidecar")]
+    Issuer {
+        /// The configuration file (TOML).
+        #[arg(long, short, env = "MCP_WARDEN_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Run every role whose section the configuration holds (`[guard]`, `[issuer]`), each on its own
     /// listener, with one admin listener; a configuration without a role section is an
     /// error.
     #[cfg(feature = "sidecar")]
@@ -84,6 +93,8 @@ fn main() -> ExitCode {
             }
             sidecar(config, Run::Guard)
         }
+        #[cfg(feature = "sidecar")]
+        Command::Issuer { config } => sidecar(config, Run::Issuer),
         #[cfg(feature = "sidecar")]
         Command::Serve { config } => sidecar(config, Run::Present),
         #[cfg(feature = "sidecar")]
@@ -132,6 +143,8 @@ enum Run {
     Present,
     /// The guard alone (`guard`).
     Guard,
+    /// The issuer alone (`issuer`).
+    Issuer,
     /// The guard with nothing checked (`guard --dangerous-no-guard`, benchmark builds).
     #[cfg(feature = "bench-unguarded")]
     Unguarded,
@@ -149,6 +162,10 @@ fn load(
     })?;
     let (warnings, checked) = match run {
         Run::Present => (config.warnings(), config.validate()),
+        Run::Issuer => (
+            config.warnings_for(&[RoleKind::Issuer]),
+            config.validate_for(&[RoleKind::Issuer]),
+        ),
         _ => (
             config.warnings_for(&[RoleKind::Guard]),
             config.validate_for(&[RoleKind::Guard]),
@@ -207,6 +224,7 @@ fn sidecar(file: Option<PathBuf>, run: Run) -> ExitCode {
         match run {
             Run::Present => mcp_warden::sidecar::run_present(config).await,
             Run::Guard => mcp_warden::sidecar::run_guard(config).await,
+            Run::Issuer => mcp_warden::sidecar::run_issuer(config).await,
             #[cfg(feature = "bench-unguarded")]
             Run::Unguarded => mcp_warden::sidecar::run_unguarded(config).await,
         }

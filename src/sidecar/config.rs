@@ -49,6 +49,7 @@ mod guard;
 mod host;
 mod identity;
 mod introspection;
+mod issuer;
 pub mod layout;
 mod listen;
 mod nonce;
@@ -62,6 +63,7 @@ pub use guard::{GuardConfig, GuardMode, IssuerConfig, IssuerKeys};
 pub use host::{AdminConfig, LogConfig, LogFormat, RuntimeConfig, ShutdownConfig};
 pub use identity::{IdentityConfig, IdentityHeaderNames};
 pub use introspection::{IntrospectionAuth, IntrospectionConfig};
+pub use issuer::{IssuerSection, SigningKeyConfig, TrustedConfig, TrustedKeys};
 pub use listen::ListenConfig;
 pub use nonce::NonceConfig;
 pub use replay::{OnRedisError, ReplayConfig, ReplayStoreKind};
@@ -92,6 +94,8 @@ pub struct Config {
     legacy_upstream: Option<UpstreamConfig>,
     /// The guard role: runs when `[guard]` is present.
     pub guard: GuardConfig,
+    /// The issuer role: runs when `[issuer]` is present.
+    pub issuer: IssuerSection,
     /// The old place of `[guard.identity]`.
     #[serde(rename = "identity")]
     legacy_identity: Option<IdentityConfig>,
@@ -188,6 +192,12 @@ impl Config {
         let layout = layout::Layout::of(&figment)?;
         let mut config: Config = figment.extract().map_err(from_figment)?;
         layout::settle(&mut config, layout);
+        // A listener table given without an address gets the listener defaults, which are
+        // the guard's; the issuer's own default port applies instead.
+        config.issuer.listen.table = issuer::LISTEN;
+        if !figment.contains("issuer.listen.address") {
+            config.issuer.listen.address = issuer::DEFAULT_ADDRESS.into();
+        }
         for role in RoleKind::ALL {
             config.section_mut(*role).resolve_files()?;
         }
@@ -245,6 +255,7 @@ impl Config {
     fn section(&self, role: RoleKind) -> &dyn RoleSection {
         match role {
             RoleKind::Guard => &self.guard,
+            RoleKind::Issuer => &self.issuer,
         }
     }
 
@@ -252,6 +263,7 @@ impl Config {
     fn section_mut(&mut self, role: RoleKind) -> &mut dyn RoleSection {
         match role {
             RoleKind::Guard => &mut self.guard,
+            RoleKind::Issuer => &mut self.issuer,
         }
     }
 

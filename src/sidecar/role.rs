@@ -30,6 +30,7 @@ use super::probe::{BoxFuture, Probe};
 use super::signal::Shutdown;
 
 pub mod guard;
+pub mod issuer;
 
 /// A role, built and bound, ready to serve.
 pub trait Role: Send + 'static {

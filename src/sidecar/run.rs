@@ -7,6 +7,7 @@ use super::error::SidecarError;
 use super::host::Host;
 use super::role::Role;
 use super::role::guard::{GuardRole, GuardSwitch};
+use super::role::issuer::IssuerRole;
 
 /// Runs `roles` (each once, in [`RoleKind::ALL`] order) until SIGTERM or SIGINT, then
 /// drains. `config` should have passed [`Config::validate_for`] for `roles`.
@@ -19,6 +20,11 @@ pub async fn run(config: Config, roles: &[RoleKind]) -> Result<(), SidecarError>
 pub async fn run_present(config: Config) -> Result<(), SidecarError> {
     let roles = config.roles().to_vec();
     run(config, &roles).await
+}
+
+/// Runs the issuer alone (`mcp-warden issuer`).
+pub async fn run_issuer(config: Config) -> Result<(), SidecarError> {
+    run(config, &[RoleKind::Issuer]).await
 }
 
 /// Runs the guard alone (`mcp-warden guard`), whether or not `[guard]` is present.
@@ -65,5 +71,6 @@ async fn build(
         RoleKind::Guard => Ok(Box::new(
             GuardRole::build(&config.guard, host, switch).await?,
         )),
+        RoleKind::Issuer => Ok(Box::new(IssuerRole::build(&config.issuer, host).await?)),
     }
 }

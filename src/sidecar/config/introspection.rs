@@ -9,8 +9,8 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::jose::Algorithm;
-use crate::secret::Secret;
 use crate::oauth::ClientAuth;
+use crate::secret::Secret;
 
 use super::ConfigError;
 use super::check::{self, Problems, path, seconds};

@@ -16,16 +16,20 @@ use super::listen::ListenConfig;
 pub enum RoleKind {
     /// `[guard]`: the DPoP guard, a reverse proxy in front of an MCP server.
     Guard,
+    /// `[issuer]`: the token service that exchanges workload identity for DPoP-bound
+    /// access tokens.
+    Issuer,
 }
 
 impl RoleKind {
     /// Every role, in the order they start.
-    pub const ALL: &'static [RoleKind] = &[RoleKind::Guard];
+    pub const ALL: &'static [RoleKind] = &[RoleKind::Issuer, RoleKind::Guard];
 
     /// The name of the role's section, which is also its name in logs and probes.
     pub fn section(self) -> &'static str {
         match self {
             RoleKind::Guard => "guard",
+            RoleKind::Issuer => "issuer",
         }
     }
 }

@@ -1,0 +1,327 @@
+//! The issuer role in the real binary: `mcp-warden serve` with `[issuer]` and `[guard]`,
+//! the guard trusting the issuer by discovery over loopback. A workload token becomes an
+//! access token at the issuer's listener, which the guard's listener accepts on the way to
+//! an upstream; the policy file is reloaded on SIGHUP (a broken one is refused and the
+//! running policy kept); `check-config` names a bad rule.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests: a panic is the failure report.
+
+mod support;
+
+#[path = "support/sidecar.rs"]
+mod sidecar;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::routing::any;
+use mcp_warden::dpop::ProofSigner;
+use mcp_warden::jose::{Algorithm, SigningKey};
+use serde_json::{Value, json};
+use sidecar::{TempDir, Upstream, free_port, http};
+use support::now;
+
+const CLUSTER: &str = "https://kubernetes.default.svc.cluster.local";
+const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
+fn policy(scopes: &[&str]) -> String {
+    format!(
+        r#"
+[[resources]]
+name = "mcp"
+uri = "RESOURCE"
+scopes = ["tools:call", "tools:list"]
+
+[[rules]]
+name = "payments"
+issuer = "cluster"
+claims = {{ "kubernetes.io.namespace" = "payments" }}
+grants = [{{ resource = "mcp", scopes = {scopes:?} }}]
+"#
+    )
+}
+
+struct Warden {
+    child: Child,
+    issuer: String,
+    guard: String,
+    admin: String,
+    dir: TempDir,
+    cluster_key: SigningKey,
+    resource: String,
+    _upstream: Upstream,
+}
+
+impl Drop for Warden {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start() -> Warden {
+    let upstream = Upstream::start(Router::new().route("/mcp", any(|| async { "upstream" })));
+    let (issuer_port, guard_port, admin_port) = (free_port(), free_port(), free_port());
+    let issuer = format!("http://127.0.0.1:{issuer_port}");
+    let resource = format!("http://127.0.0.1:{guard_port}/mcp");
+    let cluster_key = SigningKey::generate(Algorithm::ES256)
+        .unwrap()
+        .with_kid("c1")
+        .unwrap();
+    let dir = TempDir::new("issuer-sidecar");
+    let policy_file = dir.write(
+        "policy.toml",
+        &policy(&["tools:call"]).replace("RESOURCE", &resource),
+    );
+    let jwks = json!({"keys": [cluster_key.public_jwk().to_json()]}).to_string();
+    let config = format!(
+        r#"
+[admin]
+address = "127.0.0.1:{admin_port}"
+[log]
+format = "text"
+level = "error"
+[shutdown]
+drain_timeout_s = 1
+
+[issuer]
+issuer = "{issuer}"
+ephemeral_key = true
+policy_file = {policy_file:?}
+[issuer.listen]
+address = "127.0.0.1:{issuer_port}"
+[[issuer.trusted]]
+name = "cluster"
+platform = "kubernetes"
+issuer = "{CLUSTER}"
+jwks = {jwks:?}
+
+[guard]
+resource = "{resource}"
+authorization_servers = ["{issuer}"]
+[guard.listen]
+address = "127.0.0.1:{guard_port}"
+[guard.upstream]
+url = "{upstream}"
+[[guard.issuers]]
+issuer = "{issuer}"
+discovery = true
+dangerous_allow_plain_http = true
+"#,
+        policy_file = policy_file.display().to_string(),
+        upstream = upstream.url(),
+    );
+    let file = dir.write("warden.toml", &config);
+    let child = Command::new(env!("CARGO_BIN_EXE_mcp-warden"))
+        .args(["serve", "--config"])
+        .arg(&file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut warden = Warden {
+        child,
+        issuer,
+        guard: resource.clone(),
+        admin: format!("http://127.0.0.1:{admin_port}"),
+        dir,
+        cluster_key,
+        resource,
+        _upstream: upstream,
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(status) = warden.child.try_wait().unwrap() {
+            panic!("mcp-warden exited at start-up ({status}); configuration:\n{config}");
+        }
+        let ready = http()
+            .get(format!("{}/readyz", warden.admin))
+            .send()
+            .await
+            .is_ok_and(|response| response.status() == 200);
+        if ready {
+            return warden;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not ready within 15 s:\n{config}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+impl Warden {
+    fn assertion(&self) -> String {
+        let now = now();
+        self.cluster_key
+            .sign_compact(
+                json!({"kid": "c1"}).as_object().unwrap(),
+                json!({
+                    "iss": CLUSTER, "sub": "system:serviceaccount:payments:agent",
+                    "aud": self.issuer, "iat": now, "exp": now + 600,
+                    "kubernetes.io": {"namespace": "payments"},
+                })
+                .as_object()
+                .unwrap(),
+            )
+            .unwrap()
+    }
+
+    async fn token(&self, agent: &ProofSigner, scope: &str) -> (u16, Value) {
+        let token_endpoint = format!("{}/token", self.issuer);
+        let proof = agent
+            .proof("POST", &token_endpoint, None, None, now())
+            .unwrap();
+        let response = http()
+            .post(&token_endpoint)
+            .header("dpop", proof)
+            .form(&[
+                ("grant_type", JWT_BEARER),
+                ("assertion", &self.assertion()),
+                ("resource", &self.resource),
+                ("scope", scope),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    fn sighup(&self) {
+        let status = Command::new("kill")
+            .args(["-HUP", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_runs_the_issuer_and_the_guard_trusts_it() {
+    let warden = start().await;
+    let agent = ProofSigner::generate(Algorithm::ES256).unwrap();
+    let (status, body) = warden.token(&agent, "tools:call").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["token_type"], "DPoP");
+    let token = body["access_token"].as_str().unwrap();
+
+    let proof = agent
+        .proof("POST", &warden.guard, Some(token), None, now())
+        .unwrap();
+    let response = http()
+        .post(&warden.guard)
+        .header("authorization", format!("DPoP {token}"))
+        .header("dpop", proof)
+        .header("content-type", "application/json")
+        .body(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "upstream");
+
+    let metrics = http()
+        .get(format!("{}/metrics", warden.admin))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"mcp_warden_tokens_issued_total{rule="payments"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("mcp_warden_issuer_requests_total"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_policy_file_is_reloaded_on_sighup_and_a_broken_one_is_refused() {
+    let warden = start().await;
+    let agent = ProofSigner::generate(Algorithm::ES256).unwrap();
+    let (status, body) = warden.token(&agent, "tools:list").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_scope"))
+    );
+
+    warden.dir.write(
+        "policy.toml",
+        &policy(&["tools:call", "tools:list"]).replace("RESOURCE", &warden.resource),
+    );
+    warden.sighup();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (status, body) = warden.token(&agent, "tools:list").await;
+        if status == 200 {
+            assert_eq!(body["scope"], "tools:list");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the new policy was not loaded: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // A policy that does not compile is refused; the running one stays.
+    warden.dir.write(
+        "policy.toml",
+        "[[rules]]\nname = \"broken\"\nissuer = \"nowhere\"\n",
+    );
+    warden.sighup();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, body) = warden.token(&agent, "tools:list").await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[test]
+fn check_config_names_every_bad_rule() {
+    let dir = TempDir::new("issuer-check");
+    let file = dir.write(
+        "warden.toml",
+        r#"
+[issuer]
+issuer = "https://warden.example.com"
+ephemeral_key = true
+[[issuer.trusted]]
+name = "github"
+platform = "github-actions"
+issuer = "https://token.actions.githubusercontent.com"
+discovery = true
+[[issuer.resources]]
+name = "mcp"
+uri = "https://mcp.example.com/mcp"
+scopes = ["tools:call"]
+[[issuer.rules]]
+name = "any-repo"
+issuer = "github"
+claims = { ref = "refs/heads/main" }
+grants = [{ resource = "mcp", scopes = ["tools:call", "admin"] }]
+"#,
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_mcp-warden"))
+        .arg("check-config")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(r#"rules[0] "any-repo""#) && stderr.contains("serves many tenants"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(r#"scope "admin" is not a scope"#),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("ephemeral_key"),
+        "the demo key is warned about: {stderr}"
+    );
+}
