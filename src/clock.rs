@@ -22,13 +22,3 @@ impl Clock for SystemClock {
             .map_or(0, |elapsed| elapsed.as_secs())
     }
 }
-
-/// A clock stuck at one instant (tests, vectors).
-#[derive(Debug, Clone, Copy)]
-pub struct FixedClock(pub u64);
-
-impl Clock for FixedClock {
-    fn now(&self) -> u64 {
-        self.0
-    }
-}

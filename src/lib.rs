@@ -95,6 +95,8 @@ mod outbound;
 pub mod secret;
 #[cfg(feature = "sidecar")]
 pub mod sidecar;
+#[doc(hidden)]
+pub mod testing;
 pub mod token;
 pub mod vectors;
 

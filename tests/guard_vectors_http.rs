@@ -14,8 +14,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use axum::Router;
-use mcp_warden::clock::FixedClock;
 use mcp_warden::guard::{Guard, PeerAddr, TrustedProxy};
+use mcp_warden::testing::FixedClock;
 use mcp_warden::vectors::{Observed, Vector, build_verifier, expand_paths, load_file};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

@@ -8,9 +8,10 @@
 use std::sync::Arc;
 
 use mcp_warden::dpop::{
-    FixedNonce, NormalizedUri, ProofContext, ProofError, ProofValidator, access_token_hash,
+    NormalizedUri, ProofContext, ProofError, ProofValidator, access_token_hash,
 };
 use mcp_warden::jose::{Algorithm, AlgorithmSet, PublicJwk, UnverifiedJws};
+use mcp_warden::testing::FixedNonce;
 use mcp_warden::token::PresentedToken;
 
 const KEY: &str = r#"{"kty":"EC","x":"l8tFrhx-34tV3hRICRDY9zCkDlpBhF42UQUfWVAWBFs","y":"9VE4jf_Ok_o64zbTTlcuNJajHmt6v9TDVrU0CdvGRDA","crv":"P-256"}"#;

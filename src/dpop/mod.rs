@@ -13,7 +13,7 @@ mod validator;
 
 pub use error::ProofError;
 pub use htu::{HtuError, MAX_URI_LEN, NormalizedUri};
-pub use nonce::{FixedNonce, NonceError, NonceKeyError, NonceSource, StatelessNonces};
+pub use nonce::{NonceError, NonceKeyError, NonceSource, StatelessNonces};
 pub use replay::{
     InMemoryReplayStore, ReplayFuture, ReplayKey, ReplayStore, ReplayStoreError, Seen,
 };

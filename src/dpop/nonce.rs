@@ -60,7 +60,8 @@ pub enum NonceError {
         /// The checking time (Unix seconds).
         now: u64,
     },
-    /// [`FixedNonce`]: a different value.
+    /// Not the one value a fixed nonce source accepts (the test double
+    /// `testing::FixedNonce`).
     #[error("nonce does not match")]
     Mismatch,
 }
@@ -257,32 +258,6 @@ impl NonceSource for StatelessNonces {
     }
 }
 
-/// One constant nonce (tests, vectors). Compared in constant time.
-#[derive(Debug, Clone)]
-pub struct FixedNonce {
-    value: String,
-}
-
-impl FixedNonce {
-    /// Always issues `value` and accepts only `value`.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self {
-            value: value.into(),
-        }
-    }
-}
-
-impl NonceSource for FixedNonce {
-    fn issue(&self, _now: u64) -> String {
-        self.value.clone()
-    }
-
-    fn check(&self, nonce: &str, _now: u64) -> Result<(), NonceError> {
-        constant_time::verify_slices_are_equal(nonce.as_bytes(), self.value.as_bytes())
-            .map_err(|_| NonceError::Mismatch)
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -424,14 +399,5 @@ mod tests {
         let shown = format!("{:?}", src(0xAB));
         assert!(shown.contains("[redacted]"));
         assert!(!shown.contains("171"), "{shown}");
-    }
-
-    #[test]
-    fn fixed_nonce() {
-        let f = FixedNonce::new("abc123");
-        assert_eq!(f.issue(T), "abc123");
-        assert_eq!(f.check("abc123", T), Ok(()));
-        assert_eq!(f.check("abc124", T), Err(Mismatch));
-        assert_eq!(f.check("abc12", T), Err(Mismatch));
     }
 }

@@ -1,10 +1,9 @@
 //! RFC 7662 introspection responses, checked into an [`AccessToken`].
 //!
-//! The HTTP client that asks an authorization server lives with the guard; this module owns
-//! what a response must say for the token to be accepted, so that the client, the tests
-//! and the vector runner share one set of rules.
-
-use std::collections::HashMap;
+//! The HTTP client that asks an authorization server is
+//! [`IntrospectionClient`](super::IntrospectionClient); this module owns what a response must
+//! say for the token to be accepted, so that the client, the tests and the vector runner
+//! share one set of rules.
 
 use serde_json::Value;
 
@@ -12,7 +11,6 @@ use crate::jose::Object;
 
 use super::claims::{AccessToken, ClaimRules};
 use super::error::TokenError;
-use super::{TokenFuture, TokenVerifier};
 
 /// What an introspection response must satisfy.
 #[derive(Debug, Clone)]
@@ -69,31 +67,5 @@ impl IntrospectionRules {
             return Err(TokenError::TokenTypeNotDpop);
         }
         Ok(token)
-    }
-}
-
-/// Introspection answered from a fixed table of responses: for the vector runner and for
-/// tests, where the table stands for what the authorization server would answer. A token
-/// not in the table is inactive, as RFC 7662 §2.2 has a server answer for unknown tokens.
-#[derive(Debug, Clone)]
-pub struct StaticIntrospection {
-    rules: IntrospectionRules,
-    responses: HashMap<String, Object>,
-}
-
-impl StaticIntrospection {
-    /// A table of token → RFC 7662 response.
-    pub fn new(rules: IntrospectionRules, responses: HashMap<String, Object>) -> Self {
-        StaticIntrospection { rules, responses }
-    }
-}
-
-impl TokenVerifier for StaticIntrospection {
-    fn verify<'a>(&'a self, token: &'a str, now: u64) -> TokenFuture<'a> {
-        let result = match self.responses.get(token) {
-            Some(response) => self.rules.check(response.clone(), now),
-            None => Err(TokenError::Inactive),
-        };
-        Box::pin(std::future::ready(result))
     }
 }

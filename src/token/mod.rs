@@ -15,7 +15,7 @@ use std::sync::Arc;
 pub use cache::CachingVerifier;
 pub use claims::AccessToken;
 pub use error::{IntrospectionFailure, TokenError, UnavailableCause};
-pub use introspection::{IntrospectionRules, StaticIntrospection};
+pub use introspection::IntrospectionRules;
 pub use introspection_client::{
     IntrospectionClient, IntrospectionClientBuilder, IntrospectionConfigError, IntrospectionStats,
 };

@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
-use crate::dpop::{FixedNonce, ProofValidator};
+use crate::dpop::ProofValidator;
 use crate::guard::{DpopMode, RequestParts, ResourceVerifier};
 use crate::jose::{Algorithm, AlgorithmSet, JwkSet};
-use crate::token::{
-    AccessTokenVerifier, IntrospectionRules, JwtVerifier, StaticIntrospection, TrustedIssuer,
-};
+// The vectors' fixed nonce and fixed introspection table stand in for a server's.
+use crate::testing::{FixedNonce, StaticIntrospection};
+use crate::token::{AccessTokenVerifier, IntrospectionRules, JwtVerifier, TrustedIssuer};
 
 use super::format::{RESOURCE_VECTORS_FORMAT, Vector, VectorConfig, VectorFile, VectorRequest};
 

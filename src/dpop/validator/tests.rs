@@ -12,6 +12,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::jose::PresentedToken;
+use crate::testing::FixedNonce;
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
@@ -20,7 +21,7 @@ use serde_json::json;
 
 use super::*;
 use crate::dpop::{
-    FixedNonce, HtuError, NonceError, ProofClaims, ProofSigner, ReplayFuture, ReplayStoreError,
+    HtuError, NonceError, ProofClaims, ProofSigner, ReplayFuture, ReplayStoreError,
     StatelessNonces, access_token_hash, single_proof,
 };
 use crate::jose::{
