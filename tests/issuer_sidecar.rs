@@ -325,3 +325,46 @@ grants = [{ resource = "mcp", scopes = ["tools:call", "admin"] }]
         "the demo key is warned about: {stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reloading_the_policy_under_load_refuses_no_valid_request() {
+    let warden = std::sync::Arc::new(start().await);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        let (warden, stop) = (warden.clone(), stop.clone());
+        clients.push(tokio::spawn(async move {
+            let agent = ProofSigner::generate(Algorithm::ES256).unwrap();
+            let mut answered = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let (status, body) = warden.token(&agent, "tools:call").await;
+                assert_eq!(
+                    status, 200,
+                    "a valid request was refused during a reload: {body}"
+                );
+                answered += 1;
+            }
+            answered
+        }));
+    }
+    // Every reload grants tools:call; half also grant tools:list.
+    for round in 0..10 {
+        let scopes: &[&str] = if round % 2 == 0 {
+            &["tools:call", "tools:list"]
+        } else {
+            &["tools:call"]
+        };
+        warden.dir.write(
+            "policy.toml",
+            &policy(scopes).replace("RESOURCE", &warden.resource),
+        );
+        warden.sighup();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut total = 0;
+    for client in clients {
+        total += client.await.unwrap();
+    }
+    assert!(total > 20, "the load ran: {total} requests");
+}
