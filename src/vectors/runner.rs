@@ -15,6 +15,7 @@ use crate::testing::{FixedNonce, StaticIntrospection};
 use crate::token::{AccessTokenVerifier, IntrospectionRules, JwtVerifier, TrustedIssuer};
 
 use super::format::{RESOURCE_VECTORS_FORMAT, Vector, VectorConfig, VectorFile, VectorRequest};
+use super::workload::AnyVectorFile;
 
 /// A vector file that could not be read or parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -188,8 +189,12 @@ pub async fn run_paths_with(paths: &[PathBuf], detail: Detail) -> Report {
         }
     }
     for path in files {
-        match load_file(&path) {
-            Ok(file) => run_file(&file, detail, &mut report).await,
+        // The file's `format` picks the runner.
+        match super::workload::load_any_file(&path) {
+            Ok(AnyVectorFile::Resource(file)) => run_file(&file, detail, &mut report).await,
+            Ok(AnyVectorFile::Workload(file)) => {
+                super::workload::run_workload_file(&file, detail, &mut report).await
+            }
             Err(e) => {
                 report.file_errors += 1;
                 report.lines.push(format!("ERROR {e}"));
@@ -345,7 +350,10 @@ fn header_map(request: &VectorRequest) -> Result<HeaderMap, String> {
 /// Algorithms named in a vector: the supported ones; `none` and HMAC names are dropped
 /// because they can never be allowed (a vector listing them expects them refused); any
 /// other unknown name is a configuration error, so that a typo cannot pass unnoticed.
-fn algorithm_set(field: &'static str, names: &[String]) -> Result<AlgorithmSet, VectorConfigError> {
+pub(super) fn algorithm_set(
+    field: &'static str,
+    names: &[String],
+) -> Result<AlgorithmSet, VectorConfigError> {
     let mut set = AlgorithmSet::EMPTY;
     for name in names {
         match Algorithm::from_name(name) {
@@ -362,6 +370,11 @@ fn algorithm_set(field: &'static str, names: &[String]) -> Result<AlgorithmSet, 
     Ok(set)
 }
 
+/// The nonce source of a vector's `nonce`: issues exactly that value and accepts only it.
+pub(super) fn fixed_nonce(value: &str) -> std::sync::Arc<dyn crate::dpop::NonceSource> {
+    std::sync::Arc::new(FixedNonce::new(value))
+}
+
 /// Builds the verifier a vector's configuration describes, with the library's defaults for
 /// every omitted field (documented in `test-vectors/README.md`).
 pub fn build_verifier(config: &VectorConfig) -> Result<ResourceVerifier, VectorConfigError> {
@@ -376,7 +389,7 @@ pub fn build_verifier(config: &VectorConfig) -> Result<ResourceVerifier, VectorC
         proofs = proofs.max_future_s(seconds);
     }
     if let Some(nonce) = &config.nonce {
-        proofs = proofs.nonces(std::sync::Arc::new(FixedNonce::new(nonce.clone())));
+        proofs = proofs.nonces(fixed_nonce(nonce));
     }
     let mode = match config.require_dpop {
         Some(false) => DpopMode::Mixed,
