@@ -63,7 +63,7 @@ pub use guard::{GuardConfig, GuardMode, IssuerConfig, IssuerKeys};
 pub use host::{AdminConfig, LogConfig, LogFormat, RuntimeConfig, ShutdownConfig};
 pub use identity::{IdentityConfig, IdentityHeaderNames};
 pub use introspection::{IntrospectionAuth, IntrospectionConfig};
-pub use issuer::{IssuerSection, SigningKeyConfig, TrustedConfig, TrustedKeys};
+pub use issuer::{IssuerSection, SigningKeyConfig, TrustedConfig};
 pub use listen::ListenConfig;
 pub use nonce::NonceConfig;
 pub use replay::{OnRedisError, ReplayConfig, ReplayStoreKind};

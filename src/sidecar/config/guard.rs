@@ -412,80 +412,19 @@ pub enum IssuerKeys {
 impl IssuerConfig {
     /// The one key source of this issuer, checked; `prefix` is the entry's dotted path.
     pub fn keys(&self, prefix: &str) -> Result<IssuerKeys, ConfigError> {
-        let given: Vec<&str> = [
-            ("jwks_uri", self.jwks_uri.is_some()),
-            ("discovery", self.discovery),
-            ("jwks_file", self.jwks_file.is_some()),
-            ("jwks", self.jwks.is_some()),
-        ]
-        .into_iter()
-        .filter_map(|(name, set)| set.then_some(name))
-        .collect();
-        if given.len() != 1 {
-            let problem = if given.is_empty() {
-                "no key source: set exactly one of jwks_uri, discovery = true, jwks_file or jwks"
-                    .to_owned()
-            } else {
-                format!(
-                    "{} are set; keep exactly one key source",
-                    given.join(" and ")
-                )
-            };
-            return Err(ConfigError::new(prefix, problem));
-        }
-        let opt_in = path(prefix, "dangerous_allow_plain_http");
-        if let Some(uri) = &self.jwks_uri {
-            let field = path(prefix, "jwks_uri");
-            return check::https_url(&field, uri, self.dangerous_allow_plain_http, &opt_in)
-                .map(IssuerKeys::JwksUri);
-        }
-        if self.discovery {
-            let field = path(prefix, "issuer");
-            let url = check::https_url(
-                &field,
-                &self.issuer,
-                self.dangerous_allow_plain_http,
-                &opt_in,
-            )?;
-            if url.query().is_some() || url.fragment().is_some() {
-                return Err(ConfigError::new(
-                    field,
-                    "an issuer used for discovery must have no query or fragment (RFC 8414 §2)",
-                ));
-            }
-            return Ok(IssuerKeys::Discovery);
-        }
-        let (field, bytes) = match (&self.jwks_file, &self.jwks) {
-            (Some(file), _) => {
-                let field = path(prefix, "jwks_file");
-                let Some(bytes) = &self.jwks_file_contents else {
-                    return Err(ConfigError::new(
-                        field,
-                        format!(
-                            "{} was not read; load the configuration with Config::load",
-                            file.display()
-                        ),
-                    ));
-                };
-                (field, bytes.clone())
-            }
-            (None, Some(Value::String(json))) => (path(prefix, "jwks"), json.as_bytes().to_vec()),
-            (None, Some(table)) => (path(prefix, "jwks"), table.to_string().into_bytes()),
-            // Unreachable: exactly one source was given and it is neither of the above.
-            (None, None) => return Err(ConfigError::new(prefix, "no key source")),
-        };
-        let keys = JwkSet::from_json(&bytes)
-            .map_err(|error| ConfigError::new(&field, format!("not a JWK Set ({error})")))?;
-        if keys.is_empty() {
-            return Err(ConfigError::new(
-                field,
-                format!(
-                    "the JWK Set has no usable public signature key ({} skipped: private, symmetric or unsupported keys)",
-                    keys.skipped()
-                ),
-            ));
-        }
-        Ok(IssuerKeys::Static(keys))
+        key_source(
+            &KeySourceFields {
+                issuer: &self.issuer,
+                jwks_uri: self.jwks_uri.as_deref(),
+                discovery: self.discovery,
+                jwks_file: self.jwks_file.as_deref(),
+                jwks_file_contents: self.jwks_file_contents.as_deref(),
+                jwks: self.jwks.as_ref(),
+                dangerous_allow_plain_http: self.dangerous_allow_plain_http,
+                spiffe_bundle: false,
+            },
+            prefix,
+        )
     }
 
     /// The `algorithms` as a set.
@@ -545,4 +484,102 @@ impl super::roles::RoleSection for GuardConfig {
     fn listeners(&self) -> Vec<&ListenConfig> {
         vec![&self.listen]
     }
+}
+
+/// An issuer entry's key-source options (`[[guard.issuers]]`, `[[issuer.trusted]]`).
+pub(super) struct KeySourceFields<'a> {
+    pub(super) issuer: &'a str,
+    pub(super) jwks_uri: Option<&'a str>,
+    pub(super) discovery: bool,
+    pub(super) jwks_file: Option<&'a std::path::Path>,
+    pub(super) jwks_file_contents: Option<&'a [u8]>,
+    pub(super) jwks: Option<&'a Value>,
+    pub(super) dangerous_allow_plain_http: bool,
+    /// A fixed set is a SPIFFE trust bundle (JWT authorities marked `use: jwt-svid`).
+    pub(super) spiffe_bundle: bool,
+}
+
+/// The one key source of an issuer entry, checked; `prefix` is the entry's dotted path.
+pub(super) fn key_source(
+    source: &KeySourceFields<'_>,
+    prefix: &str,
+) -> Result<IssuerKeys, ConfigError> {
+    let given: Vec<&str> = [
+        ("jwks_uri", source.jwks_uri.is_some()),
+        ("discovery", source.discovery),
+        ("jwks_file", source.jwks_file.is_some()),
+        ("jwks", source.jwks.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(name, set)| set.then_some(name))
+    .collect();
+    if given.len() != 1 {
+        let problem = if given.is_empty() {
+            "no key source: set exactly one of jwks_uri, discovery = true, jwks_file or jwks"
+                .to_owned()
+        } else {
+            format!(
+                "{} are set; keep exactly one key source",
+                given.join(" and ")
+            )
+        };
+        return Err(ConfigError::new(prefix, problem));
+    }
+    let opt_in = path(prefix, "dangerous_allow_plain_http");
+    if let Some(uri) = &source.jwks_uri {
+        let field = path(prefix, "jwks_uri");
+        return check::https_url(&field, uri, source.dangerous_allow_plain_http, &opt_in)
+            .map(IssuerKeys::JwksUri);
+    }
+    if source.discovery {
+        let field = path(prefix, "issuer");
+        let url = check::https_url(
+            &field,
+            source.issuer,
+            source.dangerous_allow_plain_http,
+            &opt_in,
+        )?;
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(ConfigError::new(
+                field,
+                "an issuer used for discovery must have no query or fragment (RFC 8414 §2)",
+            ));
+        }
+        return Ok(IssuerKeys::Discovery);
+    }
+    let (field, bytes) = match (&source.jwks_file, &source.jwks) {
+        (Some(file), _) => {
+            let field = path(prefix, "jwks_file");
+            let Some(bytes) = &source.jwks_file_contents else {
+                return Err(ConfigError::new(
+                    field,
+                    format!(
+                        "{} was not read; load the configuration with Config::load",
+                        file.display()
+                    ),
+                ));
+            };
+            (field, bytes.to_vec())
+        }
+        (None, Some(Value::String(json))) => (path(prefix, "jwks"), json.as_bytes().to_vec()),
+        (None, Some(table)) => (path(prefix, "jwks"), table.to_string().into_bytes()),
+        // Unreachable: exactly one source was given and it is neither of the above.
+        (None, None) => return Err(ConfigError::new(prefix, "no key source")),
+    };
+    let keys = if source.spiffe_bundle {
+        JwkSet::from_spiffe_bundle(&bytes)
+    } else {
+        JwkSet::from_json(&bytes)
+    }
+    .map_err(|error| ConfigError::new(&field, format!("not a JWK Set ({error})")))?;
+    if keys.is_empty() {
+        return Err(ConfigError::new(
+            field,
+            format!(
+                "the JWK Set has no usable public signature key ({} skipped: private, symmetric or unsupported keys)",
+                keys.skipped()
+            ),
+        ));
+    }
+    Ok(IssuerKeys::Static(keys))
 }

@@ -16,10 +16,11 @@ use crate::issuer::{
     IssuerFacts, KeyRing, Platform, Policy, PolicyDocument, PolicyLimits, ResourceDocument,
     RetiredKey, RuleDocument, SIGNING_ALGORITHMS,
 };
-use crate::jose::{Algorithm, AlgorithmSet, JwkSet};
+use crate::jose::{Algorithm, AlgorithmSet};
 
 use super::ConfigError;
 use super::check::{self, Problems, path};
+use super::guard::IssuerKeys;
 use super::listen::ListenConfig;
 use super::secrets::KeyFile;
 
@@ -203,17 +204,6 @@ impl Default for TrustedConfig {
             ca_contents: None,
         }
     }
-}
-
-/// Where a trusted issuer's keys come from, checked.
-#[derive(Debug, Clone)]
-pub enum TrustedKeys {
-    /// Fetched from this URL.
-    JwksUri(url::Url),
-    /// Discovered from the issuer's metadata.
-    Discovery,
-    /// A fixed set.
-    Static(JwkSet),
 }
 
 /// The policy file's layout.
@@ -429,71 +419,22 @@ impl SigningKeyConfig {
 }
 
 impl TrustedConfig {
-    /// The one key source, checked; `prefix` is the entry's dotted path.
-    pub fn keys(&self, prefix: &str) -> Result<TrustedKeys, ConfigError> {
-        let given: Vec<&str> = [
-            ("jwks_uri", self.jwks_uri.is_some()),
-            ("discovery", self.discovery),
-            ("jwks_file", self.jwks_file.is_some()),
-            ("jwks", self.jwks.is_some()),
-        ]
-        .into_iter()
-        .filter_map(|(name, set)| set.then_some(name))
-        .collect();
-        if given.len() != 1 {
-            return Err(ConfigError::new(
-                prefix,
-                if given.is_empty() {
-                    "no key source: set exactly one of jwks_uri, discovery = true, jwks_file or jwks".to_owned()
-                } else {
-                    format!(
-                        "{} are set; keep exactly one key source",
-                        given.join(" and ")
-                    )
-                },
-            ));
-        }
-        let opt_in = path(prefix, "dangerous_allow_plain_http");
-        if let Some(uri) = &self.jwks_uri {
-            let field = path(prefix, "jwks_uri");
-            return check::https_url(&field, uri, self.dangerous_allow_plain_http, &opt_in)
-                .map(TrustedKeys::JwksUri);
-        }
-        if self.discovery {
-            let field = path(prefix, "issuer");
-            check::https_url(
-                &field,
-                &self.issuer,
-                self.dangerous_allow_plain_http,
-                &opt_in,
-            )?;
-            return Ok(TrustedKeys::Discovery);
-        }
-        let (field, bytes) = match (&self.jwks_file_contents, &self.jwks) {
-            (Some(bytes), _) => (path(prefix, "jwks_file"), bytes.clone()),
-            (None, Some(Value::String(json))) => (path(prefix, "jwks"), json.as_bytes().to_vec()),
-            (None, Some(table)) => (path(prefix, "jwks"), table.to_string().into_bytes()),
-            (None, None) => {
-                return Err(ConfigError::new(
-                    path(prefix, "jwks_file"),
-                    "was not read; load the configuration with Config::load",
-                ));
-            }
-        };
-        // A SPIFFE trust bundle marks its JWT authorities `use: jwt-svid`.
-        let keys = if self.platform == Some(Platform::Spiffe) {
-            JwkSet::from_spiffe_bundle(&bytes)
-        } else {
-            JwkSet::from_json(&bytes)
-        }
-        .map_err(|error| ConfigError::new(&field, format!("not a JWK Set ({error})")))?;
-        if keys.is_empty() {
-            return Err(ConfigError::new(
-                field,
-                "the key set has no usable public signature key",
-            ));
-        }
-        Ok(TrustedKeys::Static(keys))
+    /// The one key source, checked; `prefix` is the entry's dotted path. For `spiffe`, a
+    /// fixed set is a SPIFFE trust bundle.
+    pub fn keys(&self, prefix: &str) -> Result<IssuerKeys, ConfigError> {
+        super::guard::key_source(
+            &super::guard::KeySourceFields {
+                issuer: &self.issuer,
+                jwks_uri: self.jwks_uri.as_deref(),
+                discovery: self.discovery,
+                jwks_file: self.jwks_file.as_deref(),
+                jwks_file_contents: self.jwks_file_contents.as_deref(),
+                jwks: self.jwks.as_ref(),
+                dangerous_allow_plain_http: self.dangerous_allow_plain_http,
+                spiffe_bundle: self.platform == Some(Platform::Spiffe),
+            },
+            prefix,
+        )
     }
 
     /// The `algorithms` as a set.

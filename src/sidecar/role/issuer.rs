@@ -27,7 +27,7 @@ use crate::jose::Algorithm;
 use crate::jwks::{JwksLocation, RemoteJwks};
 use crate::jwt::TrustedIssuer;
 
-use super::super::config::{ConfigError, IssuerSection, TrustedConfig, TrustedKeys};
+use super::super::config::{ConfigError, IssuerKeys, IssuerSection, TrustedConfig};
 use super::super::error::SidecarError;
 use super::super::host::Host;
 use super::super::observe::{Accounting, Observe, RefusalReason};
@@ -156,9 +156,9 @@ fn workload_issuer(
         trusted.issuer.clone()
     };
     let (keys, remote) = match trusted.keys(prefix)? {
-        TrustedKeys::Static(keys) => (TrustedIssuer::new(iss, keys), None),
-        TrustedKeys::JwksUri(url) => remote(trusted, prefix, iss, JwksLocation::JwksUri(url))?,
-        TrustedKeys::Discovery => {
+        IssuerKeys::Static(keys) => (TrustedIssuer::new(iss, keys), None),
+        IssuerKeys::JwksUri(url) => remote(trusted, prefix, iss, JwksLocation::JwksUri(url))?,
+        IssuerKeys::Discovery => {
             let location = JwksLocation::Discovery {
                 issuer: trusted.issuer.clone(),
             };
