@@ -25,8 +25,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run resource-server test vectors (format `resource-vectors/1`) through the guard's
-    /// validation path. A directory stands for the `*.json` files directly in it. Exits 1
+    /// Run test vectors: `resource-vectors/1` through the guard's validation path,
+    /// `workload-vectors/1` through the issuer's token endpoint (each file's `format` picks
+    /// the runner). A directory stands for the `*.json` files directly in it. Exits 1
     /// when a vector fails, a file cannot be read or parsed, or no vector ran.
     Vectors {
         /// Vector files or directories.

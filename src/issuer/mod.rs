@@ -25,6 +25,7 @@ pub use endpoint::{
     EndpointConfigError, Issuance, IssuanceRecord, Refused, TokenCall, TokenEndpoint,
     TokenEndpointBuilder,
 };
+#[cfg(feature = "sidecar")]
 pub(crate) use keys::public_copy;
 pub use keys::{KeyRing, KeyRingError, RetiredKey, SIGNING_ALGORITHMS};
 pub use mint::{Actor, IssuedToken, TokenClaims, mint};
