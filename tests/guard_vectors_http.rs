@@ -1,4 +1,4 @@
-//! Every vector of `test-vectors/` again, this time through the real tower layer over HTTP:
+//! Every resource vector of `test-vectors/` again, this time through the real tower layer over HTTP:
 //! an axum server on loopback with the guard in front of a handler, requests written byte
 //! for byte on a TCP socket, and the verdict read back from the status line and the
 //! `WWW-Authenticate` field. The pure runner (`tests/vectors.rs`) and this test must agree.
@@ -16,7 +16,9 @@ use std::path::PathBuf;
 use axum::Router;
 use mcp_warden::guard::{Guard, PeerAddr, TrustedProxy};
 use mcp_warden::testing::FixedClock;
-use mcp_warden::vectors::{Observed, Vector, build_verifier, expand_paths, load_file};
+use mcp_warden::vectors::{
+    AnyVectorFile, Observed, Vector, build_verifier, expand_paths, load_any_file,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -124,7 +126,11 @@ async fn every_vector_passes_through_the_layer_over_http() {
     let mut passed = 0;
     let mut failures = Vec::new();
     for path in expand_paths(&[dir]).unwrap() {
-        let file = load_file(&path).unwrap();
+        // Workload vectors address the token endpoint, not the guard: tests/workload_vectors.rs
+        // runs them.
+        let AnyVectorFile::Resource(file) = load_any_file(&path).unwrap() else {
+            continue;
+        };
         for vector in &file.vectors {
             let address = serve(vector).await;
             for (index, request) in vector.requests.iter().enumerate() {
