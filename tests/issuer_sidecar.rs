@@ -1,8 +1,8 @@
 //! The issuer role in the real binary: `mcp-warden serve` with `[issuer]` and `[guard]`,
-//! the guard trusting the issuer by discovery over loopback. A workload token becomes an
+//! the guard trusting the issuer (its keys read in process). A workload token becomes an
 //! access token at the issuer's listener, which the guard's listener accepts on the way to
-//! an upstream; the policy file is reloaded on SIGHUP (a broken one is refused and the
-//! running policy kept); `check-config` names a bad rule.
+//! an upstream; the policy file is reloaded on SIGHUP and when it changes (a broken one is
+//! refused and the running policy kept); `check-config` names a bad rule.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests: a panic is the failure report.
 
@@ -61,6 +61,12 @@ impl Drop for Warden {
 }
 
 async fn start() -> Warden {
+    start_with("discovery = true", 0).await
+}
+
+/// `serve` with the guard's `[[guard.issuers]]` entry for the local issuer holding
+/// `guard_keys`, and the issuer's `policy_poll_s`.
+async fn start_with(guard_keys: &str, policy_poll_s: u64) -> Warden {
     let upstream = Upstream::start(Router::new().route("/mcp", any(|| async { "upstream" })));
     let (issuer_port, guard_port, admin_port) = (free_port(), free_port(), free_port());
     let issuer = format!("http://127.0.0.1:{issuer_port}");
@@ -89,6 +95,7 @@ drain_timeout_s = 1
 issuer = "{issuer}"
 ephemeral_key = true
 policy_file = {policy_file:?}
+policy_poll_s = {policy_poll_s}
 [issuer.listen]
 address = "127.0.0.1:{issuer_port}"
 [[issuer.trusted]]
@@ -106,7 +113,7 @@ address = "127.0.0.1:{guard_port}"
 url = "{upstream}"
 [[guard.issuers]]
 issuer = "{issuer}"
-discovery = true
+{guard_keys}
 dangerous_allow_plain_http = true
 "#,
         policy_file = policy_file.display().to_string(),
@@ -238,6 +245,82 @@ async fn serve_runs_the_issuer_and_the_guard_trusts_it() {
         metrics.contains("mcp_warden_issuer_requests_total"),
         "{metrics}"
     );
+}
+
+/// The guard's entry for the local issuer names a `jwks_uri` nothing listens on: the token
+/// is accepted all the same, so `serve` verified it with the issuer's keys in process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_verifies_the_local_issuers_tokens_in_process() {
+    let warden = start_with(r#"jwks_uri = "http://127.0.0.1:9/nothing-listens-here""#, 0).await;
+    let agent = ProofSigner::generate(Algorithm::ES256).unwrap();
+    let (status, body) = warden.token(&agent, "tools:call").await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["access_token"].as_str().unwrap();
+    let call = |token: String| {
+        let proof = agent
+            .proof("POST", &warden.guard, Some(&token), None, now())
+            .unwrap();
+        http()
+            .post(&warden.guard)
+            .header("authorization", format!("DPoP {token}"))
+            .header("dpop", proof)
+            .header("content-type", "application/json")
+            .body(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)
+            .send()
+    };
+    let response = call(token.to_owned()).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "upstream");
+
+    // The in-process keys still verify: a token signed by any other key is refused.
+    let other = SigningKey::generate(Algorithm::ES256).unwrap();
+    let claims: Value = {
+        let payload = token.split('.').nth(1).unwrap();
+        use base64::Engine as _;
+        serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    let forged = other
+        .sign_compact(
+            json!({"typ": "at+jwt"}).as_object().unwrap(),
+            claims.as_object().unwrap(),
+        )
+        .unwrap();
+    let response = call(forged).await.unwrap();
+    assert_eq!(response.status(), 401);
+}
+
+/// With `policy_poll_s`, editing the policy file is enough: no SIGHUP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_policy_file_is_reloaded_when_it_changes() {
+    let warden = start_with("discovery = true", 1).await;
+    let agent = ProofSigner::generate(Algorithm::ES256).unwrap();
+    let (status, body) = warden.token(&agent, "tools:list").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_scope"))
+    );
+    warden.dir.write(
+        "policy.toml",
+        &policy(&["tools:call", "tools:list"]).replace("RESOURCE", &warden.resource),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = warden.token(&agent, "tools:list").await;
+        if status == 200 {
+            assert_eq!(body["scope"], "tools:list");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the changed policy file was not loaded: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,7 +16,7 @@ use crate::dpop::{
     InMemoryReplayStore, NormalizedUri, ProofContext, ProofError, ProofValidator, ReplayKey,
     ReplayStore, Seen, single_proof,
 };
-use crate::jose::Thumbprint;
+use crate::jose::{JwkSet, Thumbprint};
 use crate::oauth::{TokenResponse, grant_type, token_type};
 use crate::secret::Secret;
 
@@ -262,6 +262,12 @@ impl TokenEndpoint {
             // RFC 8414 §2 requires the member; there is no authorization endpoint.
             "response_types_supported": [],
         })
+    }
+
+    /// The keys published at `now`, as a set to verify with in process
+    /// ([`LocalKeys`](super::LocalKeys)).
+    pub fn published_keys(&self, now: u64) -> JwkSet {
+        self.keys().jwk_set(now, self.inner.max_token_lifetime_s)
     }
 
     /// The JWK Set document at `jwks_uri`.

@@ -9,6 +9,7 @@ mod assertion;
 mod claim_path;
 mod endpoint;
 mod keys;
+mod local;
 mod mint;
 mod pattern;
 mod policy;
@@ -25,9 +26,10 @@ pub use endpoint::{
     EndpointConfigError, Issuance, IssuanceRecord, Refused, TokenCall, TokenEndpoint,
     TokenEndpointBuilder,
 };
-#[cfg(feature = "sidecar")]
+#[cfg(any(feature = "sidecar", test))]
 pub(crate) use keys::public_copy;
 pub use keys::{KeyRing, KeyRingError, RetiredKey, SIGNING_ALGORITHMS};
+pub use local::LocalKeys;
 pub use mint::{Actor, IssuedToken, TokenClaims, mint};
 pub use pattern::{Pattern, PatternError};
 pub use policy::{

@@ -16,7 +16,7 @@ use crate::token::{IntrospectionClient, IntrospectionRules, TrustedIssuer};
 use super::config::{
     Config, ConfigError, GuardConfig, IntrospectionConfig, IssuerConfig, IssuerKeys,
 };
-use super::shared::{Replay, Shared};
+use super::shared::{InProcessKeys, Replay, Shared};
 
 /// The guard, built, and the handles the sidecar needs next to it.
 #[non_exhaustive]
@@ -57,16 +57,23 @@ pub struct IssuerJwks {
 /// app). The sidecar shares one [`Shared`] between its roles and calls [`build_guard`].
 pub async fn guard_layer(config: &Config) -> Result<BuiltGuard, ConfigError> {
     let shared = Shared::build(config).await?;
-    build_guard(&config.guard, &shared)
+    build_guard(&config.guard, &shared, &[])
 }
 
 /// Builds the guard from `guard`, writing proofs to `shared`'s replay store and sealing
 /// nonces with its key, with `guard.listen.max_body_bytes` as the most body the guard
 /// reads (so that the guard and the listener agree on what is too large).
 ///
+/// An entry of `[[guard.issuers]]` naming an issuer in `in_process` verifies with those
+/// keys instead of its configured key source (which `mcp-warden guard` alone still uses).
+///
 /// Expects a configuration that passed [`Config::validate`]; anything still wrong is
 /// returned as the first [`ConfigError`], never a panic.
-pub fn build_guard(guard: &GuardConfig, shared: &Shared) -> Result<BuiltGuard, ConfigError> {
+pub fn build_guard(
+    guard: &GuardConfig,
+    shared: &Shared,
+    in_process: &[InProcessKeys],
+) -> Result<BuiltGuard, ConfigError> {
     let resource = guard.resource_url()?;
     let first = |errors: Vec<ConfigError>| {
         errors
@@ -133,7 +140,16 @@ pub fn build_guard(guard: &GuardConfig, shared: &Shared) -> Result<BuiltGuard, C
     let mut jwks = Vec::new();
     for (index, issuer) in guard.issuers.iter().enumerate() {
         let prefix = format!("guard.issuers[{index}]");
-        let (trusted, remote) = trusted_issuer(issuer, &prefix)?;
+        let local = in_process.iter().find(|keys| keys.issuer == issuer.issuer);
+        let (trusted, remote) = match local {
+            Some(local) => {
+                tracing::info!(issuer = %issuer.issuer, "the guard verifies this issuer's tokens with its keys in process");
+                let trusted =
+                    TrustedIssuer::with_key_source(issuer.issuer.clone(), local.keys.clone());
+                (trusted, None)
+            }
+            None => trusted_issuer(issuer, &prefix)?,
+        };
         let trusted = trusted.algorithms(issuer.algorithm_set(&prefix).map_err(first)?);
         builder = builder.trust_issuer(trusted);
         jwks.extend(remote.map(|remote| IssuerJwks {

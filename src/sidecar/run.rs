@@ -8,6 +8,7 @@ use super::host::Host;
 use super::role::Role;
 use super::role::guard::{GuardRole, GuardSwitch};
 use super::role::issuer::IssuerRole;
+use super::shared::InProcessKeys;
 
 /// Runs `roles` (each once, in [`RoleKind::ALL`] order) until SIGTERM or SIGINT, then
 /// drains. `config` should have passed [`Config::validate_for`] for `roles`.
@@ -53,24 +54,25 @@ async fn run_with(
         }
     }
     let host = Host::start(&config).await?;
+    // The issuer is built first so that a guard trusting it reads its keys in process.
+    let mut issuer = if roles.contains(&RoleKind::Issuer) {
+        Some(IssuerRole::build(&config.issuer, &host).await?)
+    } else {
+        None
+    };
+    let in_process: Vec<InProcessKeys> = issuer.iter().map(IssuerRole::in_process_keys).collect();
     let mut built: Vec<Box<dyn Role>> = Vec::new();
     for kind in RoleKind::ALL.iter().filter(|kind| roles.contains(kind)) {
-        built.push(build(*kind, &config, &host, switch).await?);
+        match kind {
+            RoleKind::Guard => built.push(Box::new(
+                GuardRole::build(&config.guard, &host, switch, &in_process).await?,
+            )),
+            RoleKind::Issuer => {
+                if let Some(issuer) = issuer.take() {
+                    built.push(Box::new(issuer));
+                }
+            }
+        }
     }
     host.run(built).await
-}
-
-/// The registry: one arm per role.
-async fn build(
-    kind: RoleKind,
-    config: &Config,
-    host: &Host,
-    switch: GuardSwitch,
-) -> Result<Box<dyn Role>, SidecarError> {
-    match kind {
-        RoleKind::Guard => Ok(Box::new(
-            GuardRole::build(&config.guard, host, switch).await?,
-        )),
-        RoleKind::Issuer => Ok(Box::new(IssuerRole::build(&config.issuer, host).await?)),
-    }
 }

@@ -12,6 +12,7 @@
 use std::sync::Arc;
 
 use crate::dpop::{DegradingReplayStore, InMemoryReplayStore, ReplayStore, StatelessNonces};
+use crate::jwks::KeySource;
 
 #[cfg(feature = "redis")]
 use super::config::OnRedisError;
@@ -47,6 +48,25 @@ impl Shared {
             replay: Replay::build(&config.replay).await?,
             nonces: config.nonce.nonces()?.map(Arc::new),
         })
+    }
+}
+
+/// An issuer whose keys another role of the same process holds (`serve` with the guard and
+/// the issuer): a role that trusts this issuer reads the keys in process instead of fetching
+/// them over HTTP.
+#[derive(Clone)]
+pub struct InProcessKeys {
+    /// The issuer identifier (`iss`), compared exactly.
+    pub issuer: String,
+    /// Its keys.
+    pub keys: Arc<dyn KeySource>,
+}
+
+impl std::fmt::Debug for InProcessKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InProcessKeys")
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
     }
 }
 

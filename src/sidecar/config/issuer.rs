@@ -66,8 +66,12 @@ pub struct IssuerSection {
     /// The rules, tried in order.
     pub rules: Vec<RuleDocument>,
     /// A TOML file with `[[resources]]` and `[[rules]]`, instead of the inline ones;
-    /// reloaded on SIGHUP.
+    /// reloaded on SIGHUP and when the file changes.
     pub policy_file: Option<PathBuf>,
+    /// How often `policy_file` is checked for a change (modification time and size), in
+    /// seconds; 0 reloads on SIGHUP only. A Kubernetes ConfigMap update swaps the file
+    /// behind a symlink, which this sees.
+    pub policy_poll_s: u64,
 }
 
 impl Default for IssuerSection {
@@ -90,6 +94,7 @@ impl Default for IssuerSection {
             resources: Vec::new(),
             rules: Vec::new(),
             policy_file: None,
+            policy_poll_s: 5,
         }
     }
 }

@@ -23,6 +23,7 @@ use super::super::observe::{Accounting, Observe};
 use super::super::probe::{BoxFuture, JwksProbe, Probe};
 use super::super::proxy::{IdentityAssertion, IdentityHeaders, Proxy, UpstreamSettings};
 use super::super::server::Listener;
+use super::super::shared::InProcessKeys;
 use super::super::signal::Shutdown;
 use super::Role;
 
@@ -66,12 +67,14 @@ impl std::fmt::Debug for GuardRole {
 
 impl GuardRole {
     /// Builds the guard from `config` with `host`'s shared parts, and binds its listener.
+    /// Issuers in `in_process` (another role's own keys) are verified in process.
     pub async fn build(
         config: &GuardConfig,
         host: &Host,
         switch: GuardSwitch,
+        in_process: &[InProcessKeys],
     ) -> Result<GuardRole, SidecarError> {
-        let built = build_guard(config, host.shared())?;
+        let built = build_guard(config, host.shared(), in_process)?;
         let identity = &config.identity;
         let names = identity.header_names().map_err(first)?;
         let assertion = identity

@@ -18,10 +18,11 @@ use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::Full;
 
+use crate::clock::SystemClock;
 use crate::dpop::ProofValidator;
 use crate::issuer::{
-    IssuerOutcome, IssuerService, KeyRing, Refused, RequestLimits, TokenEndpoint, WorkloadIssuer,
-    WorkloadIssuers, default_audiences,
+    IssuerOutcome, IssuerService, KeyRing, LocalKeys, Refused, RequestLimits, TokenEndpoint,
+    WorkloadIssuer, WorkloadIssuers, default_audiences,
 };
 use crate::jose::Algorithm;
 use crate::jwks::{JwksLocation, RemoteJwks};
@@ -33,6 +34,7 @@ use super::super::host::Host;
 use super::super::observe::{Accounting, Observe, RefusalReason};
 use super::super::probe::{BoxFuture, JwksProbe, Probe};
 use super::super::server::Listener;
+use super::super::shared::InProcessKeys;
 use super::super::signal::Shutdown;
 use super::{Reload, Role};
 
@@ -133,9 +135,18 @@ impl IssuerRole {
         })
     }
 
-    /// The token service (for the guard of the same process to trust in-process).
+    /// The token service.
     pub fn endpoint(&self) -> &TokenEndpoint {
         self.service.endpoint()
+    }
+
+    /// The keys this issuer publishes, for a role of the same process that trusts it.
+    pub fn in_process_keys(&self) -> InProcessKeys {
+        let endpoint = self.service.endpoint();
+        InProcessKeys {
+            issuer: endpoint.issuer().to_owned(),
+            keys: Arc::new(LocalKeys::new(endpoint.clone(), Arc::new(SystemClock))),
+        }
     }
 }
 
@@ -243,6 +254,17 @@ impl Role for IssuerRole {
             config,
             ..
         } = *self;
+        let watch = match (&config.policy_file, config.policy_poll_s) {
+            (Some(file), seconds) if seconds > 0 => Some(tokio::spawn(watch_policy_file(
+                file.clone(),
+                Duration::from_secs(seconds),
+                PolicyReload {
+                    config: config.clone(),
+                    endpoint: service.endpoint().clone(),
+                },
+            ))),
+            _ => None,
+        };
         Box::pin(async move {
             tracing::info!(
                 listen = %config.listen.address,
@@ -252,6 +274,9 @@ impl Role for IssuerRole {
             );
             let service = Observe::<_, Refused>::new(CountIssued(service), ACCOUNTING);
             listener.serve(service, shutdown.begun()).await;
+            if let Some(watch) = watch {
+                watch.abort();
+            }
             tracing::info!("mcp-warden issuer stopped");
         })
     }
@@ -316,6 +341,28 @@ impl Reload for PolicyReload {
                 }
             }
         })
+    }
+}
+
+/// Reloads the policy whenever `file`'s modification time or size changes, checked every
+/// `interval`. Reading the file is the same as on SIGHUP, so a broken edit is logged and
+/// the running policy kept; the next change is tried again.
+async fn watch_policy_file(file: std::path::PathBuf, interval: Duration, reload: PolicyReload) {
+    let stamp = |file: &std::path::Path| {
+        std::fs::metadata(file)
+            .ok()
+            .map(|meta| (meta.modified().ok(), meta.len()))
+    };
+    let mut seen = stamp(&file);
+    loop {
+        tokio::time::sleep(interval).await;
+        let now = stamp(&file);
+        if now == seen {
+            continue;
+        }
+        seen = now;
+        tracing::info!(file = %file.display(), "issuer policy file changed: reloading");
+        reload.reload().await;
     }
 }
 
