@@ -21,7 +21,9 @@
 //!   for MCP servers in any language;
 //! - [`oauth`]: OAuth 2.0 client authentication, token and error responses, shared by the
 //!   clients of token endpoints;
-//! - [`vectors`]: the `resource-vectors/1` runner behind `mcp-warden vectors`.
+//! - [`vectors`]: the `resource-vectors/1` runner behind `mcp-warden vectors`;
+//! - [`workload`]: workload identity token sources (Kubernetes, AWS, Azure, GCP, GitHub
+//!   Actions, files, commands) and platform detection, the agent's first building block.
 //!
 //! An agent role (obtaining tokens for a workload and signing its proofs) and an issuer role
 //! are planned on top of these modules (`docs/architecture.md`).
@@ -99,6 +101,7 @@ pub mod sidecar;
 pub mod testing;
 pub mod token;
 pub mod vectors;
+pub mod workload;
 
 pub use dpop::{ProofSigner, ProofValidator};
 pub use guard::{Principal, Refusal, ResourceVerifier};
