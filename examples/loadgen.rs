@@ -10,6 +10,11 @@
 //! for targets that check nothing (the upstream, the proxy with `--dangerous-no-guard`),
 //! so that they receive the same bytes as the guard.
 //!
+//! In `--mode token` the target is an issuer's token endpoint (`mcp-warden issuer`): every
+//! request is a jwt-bearer token request (RFC 7523, MCP SEP-1933) with one Kubernetes-shaped
+//! workload assertion, signed by the `--issuer-key` (the workload platform's key, trusted
+//! with `jwks_file`), and a distinct DPoP proof for the token endpoint (RFC 9449 §5).
+//!
 //! The access token's issuer key is a PKCS#8 file (`--issuer-key`, created when missing),
 //! and its public JWK Set is written to `--write-jwks` for the sidecar's `jwks_file`:
 //!
@@ -61,6 +66,8 @@ mod load {
         Dpop,
         /// No credentials (for a target that checks none: the upstream, the bare proxy).
         None,
+        /// A token request to an issuer: a workload assertion and a fresh proof each.
+        Token,
     }
 
     /// Closed-loop HTTP/1.1 load against an MCP endpoint, with or without DPoP.
@@ -99,9 +106,15 @@ mod load {
         /// Only create/load the issuer key and write the JWK Set, then exit.
         #[arg(long)]
         keys_only: bool,
-        /// The token's `iss`.
+        /// The token's `iss` (in `--mode token`, the workload assertion's).
         #[arg(long, default_value = "https://as.example.com")]
         issuer: String,
+        /// `--mode token`: the assertion's `aud` (the issuer's identifier).
+        #[arg(long)]
+        audience: Option<String>,
+        /// `--mode token`: the `resource` asked for.
+        #[arg(long, default_value = "https://mcp.example.com/mcp")]
+        resource: String,
         /// Pre-signed proofs: at least the requests the run will send (warm-up included).
         #[arg(long, default_value_t = 200_000)]
         proofs: usize,
@@ -168,13 +181,16 @@ mod load {
         }
         let credentials = match args.mode {
             Mode::None => None,
-            Mode::Dpop => {
+            Mode::Dpop | Mode::Token => {
                 let key = issuer_key(args.issuer_key.as_deref())?;
                 if let Some(jwks) = &args.write_jwks {
                     write_jwks(&key, jwks)?;
                 }
                 let started = Instant::now();
-                let credentials = Credentials::new(&key, &args.issuer, url, args.proofs)?;
+                let credentials = match args.mode {
+                    Mode::Token => Credentials::token_requests(&key, args, url)?,
+                    _ => Credentials::new(&key, &args.issuer, url, args.proofs)?,
+                };
                 eprintln!(
                     "signed {} proofs in {:.1} s",
                     credentials.proofs.len(),
@@ -225,10 +241,13 @@ mod load {
             .map_or(0, |elapsed| elapsed.as_secs())
     }
 
-    /// One DPoP-bound token and a pool of distinct proofs for it, all signed up front.
+    /// One DPoP-bound token and a pool of distinct proofs for it, all signed up front; or,
+    /// for a token endpoint, one token request body and a pool of proofs without a token.
     struct Credentials {
-        authorization: HeaderValue,
+        authorization: Option<HeaderValue>,
         proofs: Vec<HeaderValue>,
+        /// The form body of every token request (`--mode token`).
+        form: Option<Bytes>,
     }
 
     impl Credentials {
@@ -255,8 +274,44 @@ mod load {
             let authorization = HeaderValue::try_from(format!("DPoP {token}"))
                 .map_err(|e| format!("token header: {e}"))?;
             Ok(Credentials {
-                authorization,
-                proofs: sign_pool(&client, url, &token, count, now),
+                authorization: Some(authorization),
+                proofs: sign_pool(&client, url, Some(&token), count, now),
+                form: None,
+            })
+        }
+
+        /// A jwt-bearer token request: a Kubernetes service-account token for
+        /// `system:serviceaccount:load:agent` (no `jti`: the platform reuses it until
+        /// rotated, so the issuer does not make it single-use) and proofs for `url`.
+        fn token_requests(platform_key: &SigningKey, args: &Args, url: &str) -> Result<Self, String> {
+            let audience = args
+                .audience
+                .as_deref()
+                .ok_or("--mode token needs --audience (the issuer's identifier)")?;
+            let client = ProofSigner::generate(Algorithm::ES256).map_err(|e| e.to_string())?;
+            let now = unix_now();
+            let claims = json!({
+                "iss": args.issuer, "aud": [audience], "sub": "system:serviceaccount:load:agent",
+                "iat": now, "nbf": now, "exp": now + 3000,
+                "kubernetes.io": {"namespace": "load", "serviceaccount": {"name": "agent", "uid": "0"}}
+            });
+            let header = json!({"alg": "ES256", "kid": KID});
+            let assertion = platform_key
+                .sign_compact(
+                    header.as_object().expect("an object"),
+                    claims.as_object().expect("an object"),
+                )
+                .map_err(|e| e.to_string())?;
+            let form = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer")
+                .append_pair("assertion", &assertion)
+                .append_pair("resource", &args.resource)
+                .append_pair("scope", "tools:call")
+                .finish();
+            Ok(Credentials {
+                authorization: None,
+                proofs: sign_pool(&client, url, None, args.proofs, now),
+                form: Some(Bytes::from(form)),
             })
         }
     }
@@ -265,7 +320,7 @@ mod load {
     fn sign_pool(
         signer: &ProofSigner,
         url: &str,
-        token: &str,
+        token: Option<&str>,
         count: usize,
         iat: u64,
     ) -> Vec<HeaderValue> {
@@ -279,7 +334,7 @@ mod load {
                         (0..n)
                             .map(|_| {
                                 let proof = signer
-                                    .proof("POST", url, Some(token), None, iat)
+                                    .proof("POST", url, token, None, iat)
                                     .expect("signing a proof");
                                 HeaderValue::from_maybe_shared(Bytes::from(proof))
                                     .expect("a proof is a valid header value")
@@ -340,24 +395,30 @@ mod load {
     impl Shared {
         /// The next request, or `None` when the proof pool is used up.
         fn request(&self) -> Option<Request<Full<Bytes>>> {
-            let mut request = Request::post(self.target.path.clone())
-                .header(HOST, self.target.host.clone())
-                .header(CONTENT_TYPE, "application/json")
-                .header(ACCEPT, "application/json, text/event-stream")
-                .header("mcp-protocol-version", "2025-06-18");
+            let form = self.credentials.as_ref().and_then(|c| c.form.clone());
+            let mut request = Request::post(self.target.path.clone()).header(HOST, self.target.host.clone());
+            request = if form.is_some() {
+                request.header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            } else {
+                request
+                    .header(CONTENT_TYPE, "application/json")
+                    .header(ACCEPT, "application/json, text/event-stream")
+                    .header("mcp-protocol-version", "2025-06-18")
+            };
             if let Some(credentials) = &self.credentials {
                 let mut index = self.next_proof.fetch_add(1, Ordering::Relaxed);
                 if self.reuse_proofs && !credentials.proofs.is_empty() {
                     index %= credentials.proofs.len();
                 }
                 let proof = credentials.proofs.get(index)?;
-                request = request
-                    .header(AUTHORIZATION, credentials.authorization.clone())
-                    .header("dpop", proof.clone());
+                if let Some(authorization) = &credentials.authorization {
+                    request = request.header(AUTHORIZATION, authorization.clone());
+                }
+                request = request.header("dpop", proof.clone());
             }
             Some(
                 request
-                    .body(Full::new(self.body.clone()))
+                    .body(Full::new(form.unwrap_or_else(|| self.body.clone())))
                     .expect("a valid request"),
             )
         }
