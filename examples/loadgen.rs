@@ -283,7 +283,11 @@ mod load {
         /// A jwt-bearer token request: a Kubernetes service-account token for
         /// `system:serviceaccount:load:agent` (no `jti`: the platform reuses it until
         /// rotated, so the issuer does not make it single-use) and proofs for `url`.
-        fn token_requests(platform_key: &SigningKey, args: &Args, url: &str) -> Result<Self, String> {
+        fn token_requests(
+            platform_key: &SigningKey,
+            args: &Args,
+            url: &str,
+        ) -> Result<Self, String> {
             let audience = args
                 .audience
                 .as_deref()
@@ -396,7 +400,8 @@ mod load {
         /// The next request, or `None` when the proof pool is used up.
         fn request(&self) -> Option<Request<Full<Bytes>>> {
             let form = self.credentials.as_ref().and_then(|c| c.form.clone());
-            let mut request = Request::post(self.target.path.clone()).header(HOST, self.target.host.clone());
+            let mut request =
+                Request::post(self.target.path.clone()).header(HOST, self.target.host.clone());
             request = if form.is_some() {
                 request.header(CONTENT_TYPE, "application/x-www-form-urlencoded")
             } else {
