@@ -87,6 +87,7 @@
 pub mod clock;
 mod digest_map;
 pub mod dpop;
+pub mod exchange;
 pub mod guard;
 pub mod issuer;
 pub mod jose;
@@ -94,6 +95,7 @@ pub mod jwks;
 pub mod jwt;
 pub mod oauth;
 mod outbound;
+mod refresh;
 pub mod secret;
 #[cfg(feature = "sidecar")]
 pub mod sidecar;

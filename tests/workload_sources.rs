@@ -423,8 +423,18 @@ async fn waiters_share_a_failed_refresh_and_an_unexpired_token_outlives_failures
     }
     assert_eq!(server.count(), 1);
 
-    // A later caller tries again.
+    // Within the retry delay (0.5 s after a first failure) the failure is the answer, and
+    // the platform is not asked again.
     failing.store(false, Ordering::SeqCst);
+    let error = source.fetch().await.unwrap_err();
+    assert!(
+        matches!(error, SourceError::Status { status: 503, .. }),
+        "{error:?}"
+    );
+    assert_eq!(server.count(), 1);
+
+    // A later caller, past the delay, tries again.
+    clock.set(NOW + 1);
     assert_eq!(source.fetch().await.unwrap().expose(), minted);
     assert_eq!(server.count(), 2);
 
@@ -699,6 +709,7 @@ async fn kubernetes_token_request_posts_the_documented_request_with_the_pods_own
     );
     assert_no_secret(&error, "pod-token-2");
     std::fs::remove_file(&sa_token).unwrap();
+    clock.set(NOW + 5761); // past the retry delay after the 401
     let error = source.fetch().await.unwrap_err();
     assert_eq!(
         error,

@@ -5,95 +5,64 @@
 //! `exp` is not kept: nothing says how long it lives. The clock is injected, so tests move
 //! time instead of sleeping.
 //!
-//! Single flight: the refresh runs under a `tokio::sync::Mutex`, so callers arriving while
-//! it runs wait for it, and then take its outcome — its token, or its error — rather than
-//! starting another fetch each (a dead metadata server is asked once, not once per waiter).
-//! A failed refresh falls back to the cached token while that is still unexpired: the
-//! platform being briefly down between 80 % and 100 % of the lifetime costs nothing.
+//! Single flight: callers arriving while a refresh runs wait for it, and then take its
+//! outcome — its token, or its error — rather than starting another fetch each (a dead
+//! metadata server is asked once, not once per waiter); after a failure the source is left
+//! alone for a doubling delay (0.5 s up to 30 s). A failed refresh falls back to the cached
+//! token while that is still unexpired: the platform being briefly down between 80 % and
+//! 100 % of the lifetime costs nothing.
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-
-use tokio::sync::Mutex;
+use std::time::Duration;
 
 use crate::clock::Clock;
+use crate::refresh::{Fetched, Refreshing, Timing};
 
 use super::REFRESH_AT_PERCENT;
 use super::error::SourceError;
 use super::token::WorkloadToken;
 
-/// One cached token and its refresh bookkeeping.
+/// One cached token: the crate's one refreshing cache ([`crate::refresh`]), with the
+/// lifetime and refresh point read from the token.
 pub(super) struct TokenCache {
     clock: Arc<dyn Clock>,
-    /// Bumped when a fetch ends; read before queueing on the lock, so a caller can tell
-    /// that a fetch finished while it waited.
-    generation: AtomicU64,
-    state: Mutex<State>,
-}
-
-#[derive(Default)]
-struct State {
-    /// The token to serve, and when to refresh it.
-    cached: Option<(WorkloadToken, u64)>,
-    /// The last fetch's outcome, shared with the callers that waited for it.
-    last: Option<Result<WorkloadToken, SourceError>>,
+    cell: Refreshing<WorkloadToken, SourceError>,
 }
 
 impl TokenCache {
     pub(super) fn new(clock: Arc<dyn Clock>) -> Self {
         TokenCache {
+            cell: Refreshing::new(Timing::default(), Arc::clone(&clock)),
             clock,
-            generation: AtomicU64::new(0),
-            state: Mutex::new(State::default()),
         }
     }
 
     /// The cached token while fresh; otherwise the outcome of `fetch` (run at most once at
-    /// a time across all callers).
+    /// a time across all callers). A failed refresh serves the cached token while it is
+    /// unexpired, and a source that failed is asked again only after a delay.
     pub(super) async fn get<F>(&self, fetch: F) -> Result<WorkloadToken, SourceError>
     where
         F: Future<Output = Result<WorkloadToken, SourceError>>,
     {
-        let seen = self.generation.load(Ordering::Acquire);
-        let mut state = self.state.lock().await;
-        let now = self.clock.now();
-        if let Some((token, refresh_at)) = &state.cached
-            && now < *refresh_at
-        {
-            return Ok(token.clone());
-        }
-        if self.generation.load(Ordering::Acquire) != seen
-            && let Some(outcome) = state.last.clone()
-        {
-            // A fetch ended while this caller waited: its outcome is this caller's too.
-            return outcome.or_else(|error| state.fallback(error, now));
-        }
-        let outcome = fetch.await;
-        // `now` again: the fetch may have taken its whole timeout.
-        let now = self.clock.now();
-        state.last = Some(outcome.clone());
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        match outcome {
-            Ok(token) => {
-                state.cached = refresh_at(&token, now).map(|at| (token.clone(), at));
-                Ok(token)
-            }
-            Err(error) => state.fallback(error, now),
-        }
-    }
-}
-
-impl State {
-    /// After a failed refresh: the cached token while it is unexpired, else the error.
-    fn fallback(&self, error: SourceError, now: u64) -> Result<WorkloadToken, SourceError> {
-        match &self.cached {
-            Some((token, _)) if token.expires_at().is_some_and(|exp| now < exp) => {
-                tracing::warn!(source = token.source(), %error, "token refresh failed; serving the unexpired cached token");
-                Ok(token.clone())
-            }
-            _ => Err(error),
-        }
+        let clock = &self.clock;
+        self.cell
+            .get_inline(async move {
+                let token = fetch.await?;
+                // `now` after the fetch: it may have taken its whole timeout.
+                let now = clock.now();
+                let (refresh_at, expires_at) = match (refresh_at(&token, now), token.expires_at()) {
+                    (Some(refresh_at), Some(exp)) => (refresh_at, exp),
+                    _ => (now, now),
+                };
+                let from_now = |at: u64| Duration::from_secs(at.saturating_sub(now));
+                Ok(Fetched {
+                    value: token,
+                    lifetime: from_now(expires_at),
+                    refresh_after: Some(from_now(refresh_at)),
+                })
+            })
+            .await
     }
 }
 
