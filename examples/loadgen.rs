@@ -499,7 +499,10 @@ mod load {
 
     /// One keep-alive connection sending requests back to back until the end; it
     /// reconnects after a transport error (counted as `io`).
-    async fn connection(shared: Arc<Shared>) -> Tally {
+    /// `index` of `of` connections: with `--rate`, each starts its schedule `index / of` of
+    /// a pace late, so the connections' requests interleave instead of arriving together
+    /// (a burst of `of` at once would queue behind each other and inflate the latency).
+    async fn connection(shared: Arc<Shared>, index: usize, of: usize) -> Tally {
         let mut tally = Tally::default();
         'connect: while Instant::now() < shared.end {
             let mut sender = match connect(&shared.target.address).await {
@@ -512,7 +515,10 @@ mod load {
                 }
             };
             tally.connects += 1;
-            let mut next_send = Instant::now();
+            let offset = shared.pace.map_or(Duration::ZERO, |pace| {
+                pace.mul_f64(index as f64 / of.max(1) as f64)
+            });
+            let mut next_send = Instant::now() + offset;
             while Instant::now() < shared.end {
                 if let Some(pace) = shared.pace {
                     // Catch up after a slow answer, but never by more than one pace: a
@@ -584,7 +590,7 @@ mod load {
         });
         let cpu = tokio::spawn(cpu_over(watched, measure_from, end));
         let connections: Vec<_> = (0..args.connections.max(1))
-            .map(|_| tokio::spawn(connection(shared.clone())))
+            .map(|index| tokio::spawn(connection(shared.clone(), index, args.connections)))
             .collect();
         let mut total = Tally::default();
         for connection in connections {
