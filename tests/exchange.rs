@@ -12,17 +12,17 @@ mod support;
 #[path = "support/sidecar.rs"]
 mod sidecar;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::routing::{get, post};
 use mcp_warden::dpop::{ProofSigner, ProofValidator, StatelessNonces};
 use mcp_warden::exchange::{
-    Audience, DiscoveryError, ExchangeError, Grant, MetadataError, NonceBook, TokenClient,
-    TokenProvider, challenge, discover,
+    Audience, DiscoveryError, DpopClientLayer, ExchangeError, Grant, McpSession, MetadataError,
+    NonceBook, ReqwestService, TokenClient, TokenProvider, challenge, discover,
 };
-use mcp_warden::guard::Guard;
+use mcp_warden::guard::{Guard, ScopePolicy};
 use mcp_warden::issuer::{
     IssuerFacts, IssuerService, KeyRing, Platform, Policy, PolicyDocument, PolicyLimits,
     TokenEndpoint, WorkloadIssuer, WorkloadIssuers, default_audiences,
@@ -43,6 +43,8 @@ struct Harness {
     mcp: String,
     /// HTTP requests the token endpoint received.
     token_requests: Arc<AtomicU64>,
+    /// The MCP server's 4xx answers: status and `WWW-Authenticate`.
+    refusals: Arc<Mutex<Vec<(u16, String)>>>,
     http: reqwest::Client,
     dir: TempDir,
 }
@@ -54,6 +56,12 @@ async fn bind() -> (tokio::net::TcpListener, String) {
 }
 
 async fn start() -> Harness {
+    start_with(false).await
+}
+
+/// The harness; `nonces` turns on the guard's server nonces (RFC 9449 §9). The guard asks
+/// `tools:call` for `tools/call`.
+async fn start_with(nonces: bool) -> Harness {
     let cluster_key = SigningKey::generate(Algorithm::ES256)
         .unwrap()
         .with_kid("c1")
@@ -132,15 +140,48 @@ async fn start() -> Harness {
             .unwrap();
         TrustedIssuer::with_key_source(warden.clone(), Arc::new(remote))
     };
+    let mut proofs = ProofValidator::builder();
+    if nonces {
+        proofs = proofs.nonces(Arc::new(StatelessNonces::generate()));
+    }
     let guard = Guard::builder()
         .resource(mcp.clone())
         .authorization_server(warden.clone())
         .trust_issuer(local_keys)
+        .proofs(proofs.build())
+        .scopes(
+            ScopePolicy::builder()
+                .method("tools/call", ["tools:call"])
+                .build()
+                .unwrap(),
+        )
         .build()
         .unwrap();
+    let refusals = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&refusals);
     let app = Router::new()
         .nest_service("/mcp", support::mcp::sum_service())
-        .layer(guard);
+        .layer(guard)
+        .layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                let seen = Arc::clone(&seen);
+                async move {
+                    let response = next.run(request).await;
+                    if response.status().is_client_error() {
+                        let challenge = response
+                            .headers()
+                            .get("www-authenticate")
+                            .and_then(|value| value.to_str().ok())
+                            .unwrap_or_default()
+                            .to_owned();
+                        seen.lock()
+                            .unwrap()
+                            .push((response.status().as_u16(), challenge));
+                    }
+                    response
+                }
+            },
+        ));
     tokio::spawn(async move { axum::serve(mcp_listener, app).await.unwrap() });
 
     Harness {
@@ -148,6 +189,7 @@ async fn start() -> Harness {
         warden,
         mcp,
         token_requests,
+        refusals,
         http: reqwest::Client::builder().no_proxy().build().unwrap(),
         dir: TempDir::new("exchange"),
     }
@@ -174,8 +216,18 @@ impl Harness {
     }
 
     async fn provider(&self, signer: Arc<ProofSigner>, token_endpoint: url::Url) -> TokenProvider {
+        self.provider_with(signer, token_endpoint, Arc::new(NonceBook::new()))
+            .await
+    }
+
+    async fn provider_with(
+        &self,
+        signer: Arc<ProofSigner>,
+        token_endpoint: url::Url,
+        nonces: Arc<NonceBook>,
+    ) -> TokenProvider {
         let client = TokenClient::builder(token_endpoint, signer)
-            .nonces(Arc::new(NonceBook::new()))
+            .nonces(nonces)
             .require_dpop()
             .build()
             .unwrap();
@@ -403,4 +455,44 @@ async fn a_token_endpoint_that_is_down_or_answers_garbage_fails_clearly_without_
         .await;
     let error = provider.token(&audience).await.unwrap_err();
     assert!(matches!(error, ExchangeError::Response(_)), "{error:?}");
+}
+
+/// The client layer over reqwest, through an MCP session, against a guard with nonces on
+/// that asks `tools:call` for `tools/call`: the first request is answered
+/// `use_dpop_nonce` and sent again with the nonce; the token asked for `tools:list` only is
+/// answered `insufficient_scope` at the call and a token for both scopes is asked for once.
+#[tokio::test]
+async fn the_client_layer_answers_the_nonce_and_step_up_challenges_once_each() {
+    let harness = start_with(true).await;
+    let signer = Arc::new(ProofSigner::generate(Algorithm::ES256).unwrap());
+    let nonces = Arc::new(NonceBook::new());
+    let endpoint = url::Url::parse(&format!("{}/token", harness.warden)).unwrap();
+    let provider = harness
+        .provider_with(Arc::clone(&signer), endpoint, Arc::clone(&nonces))
+        .await;
+    let layer = DpopClientLayer::new(
+        provider.clone(),
+        signer,
+        Audience::new(&harness.mcp, ["tools:list"]),
+    )
+    .nonces(nonces);
+    let service = tower::Layer::layer(&layer, ReqwestService::new(harness.http.clone()));
+    let mut session = McpSession::new(service, harness.mcp.parse().unwrap());
+    session.initialize("exchange-test").await.unwrap();
+    let tools = session.list_tools().await.unwrap();
+    assert_eq!(tools[0]["name"], "sum");
+    let result = session
+        .call_tool("sum", json!({"a": 2, "b": 3}))
+        .await
+        .unwrap();
+    assert_eq!(result["content"][0]["text"], "5");
+
+    assert_eq!(layer.audience().scopes, ["tools:call", "tools:list"]);
+    assert_eq!(provider.requests(), 2, "one token per scope set");
+    let refusals = harness.refusals.lock().unwrap().clone();
+    assert_eq!(refusals.len(), 2, "{refusals:?}");
+    assert_eq!(refusals[0].0, 401);
+    assert!(refusals[0].1.contains("use_dpop_nonce"), "{refusals:?}");
+    assert_eq!(refusals[1].0, 403);
+    assert!(refusals[1].1.contains("insufficient_scope"), "{refusals:?}");
 }

@@ -13,12 +13,21 @@
 //!   of §8, answers checked (`token_type`, `require_dpop`);
 //! - [`TokenProvider`]: tokens on demand from a workload token source, cached per audience
 //!   until shortly before they expire, refreshed ahead, one request per burst;
+//! - [`DpopClientLayer`]: a tower layer giving every request to an MCP server its token
+//!   and a fresh proof, answering nonce, expired-token and step-up challenges once each;
+//!   [`ReqwestService`] makes a `reqwest::Client` a service it can wrap;
+//! - [`McpSession`]: a small MCP client (initialize, tools/list, tools/call) over such a
+//!   service, for `mcp-warden call`;
 //! - [`NonceBook`]: the nonces servers gave, per origin.
 
+pub mod call;
 pub mod challenge;
 mod client;
 mod discover;
 pub mod grant;
+mod http_client;
+mod layer;
+pub mod mcp;
 pub mod metadata;
 mod nonce;
 mod provider;
@@ -27,6 +36,9 @@ pub use challenge::Challenge;
 pub use client::{AccessToken, ExchangeError, TokenClient, TokenClientBuilder};
 pub use discover::{Discovered, DiscoveryError, discover, server_metadata};
 pub use grant::{Audience, FormError, Grant};
+pub use http_client::ReqwestService;
+pub use layer::{DpopClient, DpopClientError, DpopClientLayer};
+pub use mcp::{McpError, McpSession};
 pub use metadata::{MetadataError, ResourceMetadata, ServerMetadata};
 pub use nonce::NonceBook;
 pub use provider::{TokenProvider, TokenProviderBuilder};
