@@ -5,6 +5,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod cli {
+    pub(crate) mod call;
+}
+
 /// See the `mimalloc` feature in Cargo.toml: measured in docs/performance.md.
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
@@ -37,6 +41,10 @@ enum Command {
         #[arg(long)]
         explain: bool,
     },
+    /// Call an MCP server as a workload: discover its authorization server from the `401`,
+    /// exchange the workload token for a DPoP-bound access token, initialize, list the
+    /// tools and call one.
+    Call(Box<cli::call::CallArgs>),
     /// Run the guard sidecar alone: a reverse proxy that checks DPoP-bound tokens in front
     /// of an MCP server, configured by `[guard]`. Every option can also come from
     /// `MCP_WARDEN_*` environment variables.
@@ -82,6 +90,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Vectors { paths, explain } => vectors(paths, explain),
+        Command::Call(args) => cli::call::main(*args),
         #[cfg(feature = "sidecar")]
         Command::Guard {
             config,
