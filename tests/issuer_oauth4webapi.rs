@@ -19,7 +19,9 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+#[path = "support/node.rs"]
+mod node;
+
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,55 +45,6 @@ const SUBJECT: &str = "system:serviceaccount:payments:agent";
 const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
-const NODE_MAJOR: u32 = 22;
-
-fn interop_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
-}
-
-const INSTALL: &str = "install the client with `npm ci --prefix tests/interop` (it brings \
-     oauth4webapi and Node.js 22 as the npm package `node`; it needs some node and npm to \
-     run: on Debian `apt-get install nodejs npm`); .ci/run does both";
-
-/// The Node.js to run: the one `npm ci` installed beside oauth4webapi, else
-/// `MCP_WARDEN_NODE`, else `node` on `PATH` — each only if it is version 22 or later.
-fn node() -> PathBuf {
-    let dir = interop_dir();
-    assert!(
-        dir.join("node_modules/oauth4webapi/package.json").is_file(),
-        "oauth4webapi is not installed in {}: {INSTALL}",
-        dir.display()
-    );
-    let mut tried = Vec::new();
-    let candidates = [
-        Some(dir.join("node_modules/.bin/node")),
-        std::env::var_os("MCP_WARDEN_NODE").map(PathBuf::from),
-        Some(PathBuf::from("node")),
-    ];
-    for candidate in candidates.into_iter().flatten() {
-        match Command::new(&candidate).arg("--version").output() {
-            Ok(output) if output.status.success() => {
-                let version = String::from_utf8_lossy(&output.stdout).trim().to_owned();
-                let major = version
-                    .trim_start_matches('v')
-                    .split('.')
-                    .next()
-                    .and_then(|major| major.parse::<u32>().ok())
-                    .unwrap_or(0);
-                if major >= NODE_MAJOR {
-                    return candidate;
-                }
-                tried.push(format!("{} is {version}", candidate.display()));
-            }
-            Ok(output) => tried.push(format!("{} failed: {}", candidate.display(), output.status)),
-            Err(error) => tried.push(format!("{}: {error}", candidate.display())),
-        }
-    }
-    panic!(
-        "no Node.js {NODE_MAJOR} or later to run oauth4webapi ({}): {INSTALL}",
-        tried.join("; ")
-    );
-}
 
 /// The cluster: its signing key, served as OIDC discovery + JWKS.
 struct Cluster {
@@ -242,12 +195,12 @@ async fn start(nonces: bool) -> Harness {
 
 /// Runs the script against `harness` and returns its JSON report.
 async fn run_client(harness: &Harness) -> Value {
-    let node = node();
+    let node = node::node("oauth4webapi");
     let workload_token = harness.cluster.token(&harness.warden);
     let mut command = Command::new(&node);
     command
-        .arg(interop_dir().join("oauth4webapi.mjs"))
-        .current_dir(interop_dir())
+        .arg(node::interop_dir().join("oauth4webapi.mjs"))
+        .current_dir(node::interop_dir())
         .env("WARDEN_ISSUER", &harness.warden)
         .env("WORKLOAD_TOKEN", workload_token)
         .env("RESOURCE", &harness.mcp)
