@@ -82,6 +82,6 @@ one() {
 # Proofs for every request of the run (warm-up included), with a margin.
 paced_proofs=$(awk -v r="$rate" -v d="$duration" -v w="$warmup" 'BEGIN { printf "%d", r * (d + w) * 1.2 + 1000 }')
 one "token requests, paced at $rate/s" --rate "$rate" --proofs "$paced_proofs"
-one "token requests, closed loop" --proofs "${CLOSED_PROOFS:-200000}"
+one "token requests, closed loop" --proofs "${CLOSED_PROOFS:-300000}"
 echo "JSON lines: $jsonl" >&2
 exit "$failed"

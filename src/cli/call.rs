@@ -35,6 +35,10 @@ pub(crate) struct CallArgs {
     /// default: the discovered authorization server's issuer.
     #[arg(long)]
     workload_audience: Option<String>,
+    /// Let detection use the GCP metadata server at its default address (GKE, GCE); it is
+    /// never probed otherwise.
+    #[arg(long)]
+    gcp_metadata: bool,
     /// Scopes to ask for (repeat, or space-separated); none asks for the server's default.
     #[arg(long = "scope")]
     scopes: Vec<String>,
@@ -111,13 +115,18 @@ fn options(args: CallArgs) -> Result<CallOptions, String> {
     };
     let file = args.workload_token_file.clone();
     let audience = args.workload_audience.clone();
+    let gcp = args.gcp_metadata;
     let source: SourceFactory = Box::new(move |issuer: &str| {
         let source: Arc<dyn TokenSource> = match file {
             Some(path) => Arc::new(FileSource::new(path)),
-            None => Arc::new(WorkloadSource::auto(
-                &ProcessEnvironment,
-                AutoOptions::new().audience(audience.unwrap_or_else(|| issuer.to_owned())),
-            )?),
+            None => {
+                let mut options =
+                    AutoOptions::new().audience(audience.unwrap_or_else(|| issuer.to_owned()));
+                if gcp {
+                    options = options.gcp_metadata();
+                }
+                Arc::new(WorkloadSource::auto(&ProcessEnvironment, options)?)
+            }
         };
         Ok(source)
     });
