@@ -51,7 +51,10 @@ async fn start() -> Stack {
         .unwrap();
     let jwks = json!({"keys": [cluster_key.public_jwk().to_json()]}).to_string();
     let dir = TempDir::new("call");
-    let nonce_key = dir.write("nonce.key", "c2hhcmVkLW5vbmNlLWtleS1mb3ItdGhlLWNhbGwtdGVzdHMtMzItYnl0ZXM=");
+    let nonce_key = dir.write(
+        "nonce.key",
+        "c2hhcmVkLW5vbmNlLWtleS1mb3ItdGhlLWNhbGwtdGVzdHMtMzItYnl0ZXM=",
+    );
     let config = format!(
         r#"
 [admin]
