@@ -68,7 +68,16 @@ enum Command {
         #[arg(long, short, env = "MCP_WARDEN_CONFIG")]
         config: Option<PathBuf>,
     },
-    /// Run every role whose section the configuration holds (`[guard]`, `[issuer]`), each on its own
+    /// Run the agent alone: an egress proxy on loopback that adds the workload's DPoP-bound
+    /// credentials to every request to the MCP servers of `[[agent.routes]]`, configured by
+    /// `[agent]`.
+    #[cfg(feature = "sidecar")]
+    Agent {
+        /// The configuration file (TOML).
+        #[arg(long, short, env = "MCP_WARDEN_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Run every role whose section the configuration holds (`[guard]`, `[issuer]`, `[agent]`), each on its own
     /// listener, with one admin listener; a configuration without a role section is an
     /// error.
     #[cfg(feature = "sidecar")]
@@ -105,6 +114,8 @@ fn main() -> ExitCode {
         }
         #[cfg(feature = "sidecar")]
         Command::Issuer { config } => sidecar(config, Run::Issuer),
+        #[cfg(feature = "sidecar")]
+        Command::Agent { config } => sidecar(config, Run::Agent),
         #[cfg(feature = "sidecar")]
         Command::Serve { config } => sidecar(config, Run::Present),
         #[cfg(feature = "sidecar")]
@@ -155,6 +166,8 @@ enum Run {
     Guard,
     /// The issuer alone (`issuer`).
     Issuer,
+    /// The agent alone (`agent`).
+    Agent,
     /// The guard with nothing checked (`guard --dangerous-no-guard`, benchmark builds).
     #[cfg(feature = "bench-unguarded")]
     Unguarded,
@@ -175,6 +188,10 @@ fn load(
         Run::Issuer => (
             config.warnings_for(&[RoleKind::Issuer]),
             config.validate_for(&[RoleKind::Issuer]),
+        ),
+        Run::Agent => (
+            config.warnings_for(&[RoleKind::Agent]),
+            config.validate_for(&[RoleKind::Agent]),
         ),
         _ => (
             config.warnings_for(&[RoleKind::Guard]),
@@ -235,6 +252,7 @@ fn sidecar(file: Option<PathBuf>, run: Run) -> ExitCode {
             Run::Present => mcp_warden::sidecar::run_present(config).await,
             Run::Guard => mcp_warden::sidecar::run_guard(config).await,
             Run::Issuer => mcp_warden::sidecar::run_issuer(config).await,
+            Run::Agent => mcp_warden::sidecar::run_agent(config).await,
             #[cfg(feature = "bench-unguarded")]
             Run::Unguarded => mcp_warden::sidecar::run_unguarded(config).await,
         }

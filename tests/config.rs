@@ -716,6 +716,9 @@ fn every_option_is_documented_and_in_the_example() {
         ("guard.introspection", "[guard.introspection]\nzzz = 1"),
         ("guard.scopes", "[guard.scopes]\nzzz = 1"),
         ("guard.identity", "[guard.identity]\nzzz = 1"),
+        ("agent", "[agent]\nzzz = 1"),
+        ("agent.workload", "[agent.workload]\nzzz = 1"),
+        ("agent.routes", "[[agent.routes]]\nzzz = 1"),
     ];
     let mut count = 0;
     for (table, toml) in tables {
@@ -751,9 +754,17 @@ fn every_option_is_documented_and_in_the_example() {
                 continue;
             }
             // A section: its header is in both files (commented out in the example when
-            // the section is off by default).
-            if table.is_empty() || tables.iter().any(|(sub, _)| *sub == dotted) {
-                let header = format!("[{dotted}]");
+            // the section is off by default). A role's listener has the options of
+            // `[guard.listen]`, checked there.
+            if table.is_empty()
+                || tables.iter().any(|(sub, _)| *sub == dotted)
+                || (dotted.ends_with(".listen") && dotted != "guard.listen")
+            {
+                let header = if dotted == "agent.routes" {
+                    format!("[[{dotted}]]")
+                } else {
+                    format!("[{dotted}]")
+                };
                 assert!(example.contains(&header), "example lacks {header}");
                 assert!(
                     docs.contains(&header),
@@ -766,7 +777,8 @@ fn every_option_is_documented_and_in_the_example() {
                 "docs/configuration.md lacks `{dotted}`"
             );
             let env = format!("MCP_WARDEN_{}", dotted.replace('.', "__").to_uppercase());
-            if !dotted.starts_with("guard.issuers") {
+            // A list of tables is replaced whole from the environment, not per field.
+            if !dotted.starts_with("guard.issuers") && !dotted.starts_with("agent.routes") {
                 assert!(docs.contains(&env), "docs/configuration.md lacks {env}");
             }
             let shown = example.lines().any(|line| {
@@ -1262,5 +1274,76 @@ fn the_environment_overrides_the_new_layout() {
     run(
         "old",
         &[("MCP_WARDEN_UPSTREAM__URL", "http://127.0.0.1:4000")],
+    );
+}
+
+#[test]
+fn the_agent_section_names_every_bad_route_and_defaults_to_loopback() {
+    let config = Config::parse(
+        r#"
+[agent]
+[[agent.routes]]
+name = "payments"
+url = "https://payments-mcp.example.com/mcp"
+"#,
+    )
+    .unwrap();
+    assert_eq!(config.roles(), [RoleKind::Agent]);
+    assert_eq!(config.validate(), Ok(()));
+    assert_eq!(config.agent.listen.address, "127.0.0.1:8090");
+    assert!(
+        config.agent.require_dpop,
+        "DPoP-bound tokens only, by default"
+    );
+
+    let errors = errors(
+        r#"
+[agent]
+dpop_alg = "HS256"
+timeout_s = 0
+[[agent.routes]]
+name = "a/b"
+url = "https://x.example/mcp"
+[[agent.routes]]
+name = "dup"
+url = "http://remote.example/mcp"
+[[agent.routes]]
+name = "dup"
+url = "https://y.example/mcp"
+"#,
+    );
+    assert_eq!(
+        fields(&errors),
+        [
+            "agent.dpop_alg",
+            "agent.timeout_s",
+            "agent.routes[0].name",
+            "agent.routes[1].url",
+            "agent.routes[2].name",
+        ],
+        "{errors:?}"
+    );
+    let no_route = self::errors("[agent]\n");
+    assert_eq!(fields(&no_route), ["agent.routes"], "{no_route:?}");
+
+    let config = Config::parse(
+        r#"
+[agent]
+require_dpop = false
+dangerous_allow_remote_clients = true
+[agent.listen]
+address = "0.0.0.0:8090"
+[[agent.routes]]
+name = "p"
+url = "https://p.example/mcp"
+"#,
+    )
+    .unwrap();
+    let warned: Vec<String> = config.warnings().iter().map(|w| w.field.clone()).collect();
+    assert_eq!(
+        warned,
+        ["agent.require_dpop", "agent.dangerous_allow_remote_clients"],
+        "{:?}",
+        config.warnings()
     );
 }

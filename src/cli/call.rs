@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use mcp_warden::exchange::Grant;
-use mcp_warden::exchange::call::{CallOptions, SourceFactory, Step, run};
+use mcp_warden::exchange::call::{CallOptions, ConnectOptions, SourceFactory, Step, run};
 use mcp_warden::jose::{Algorithm, SigningKey};
 use mcp_warden::workload::{
     AutoOptions, FileSource, ProcessEnvironment, TokenSource, WorkloadSource,
@@ -138,16 +138,19 @@ fn options(args: CallArgs) -> Result<CallOptions, String> {
         .map(str::to_owned)
         .collect();
     Ok(CallOptions {
-        url: args.url,
-        grant,
-        source: Some(source),
-        scopes,
-        omit_resource: args.omit_resource,
-        issuer: args.issuer,
-        require_dpop: args.require_dpop,
+        connect: ConnectOptions {
+            url: args.url,
+            grant,
+            source: Some(source),
+            scopes,
+            omit_resource: args.omit_resource,
+            issuer: args.issuer,
+            require_dpop: args.require_dpop,
+            signer: None,
+            timeout: Duration::from_secs(args.timeout_s.max(1)),
+        },
         key,
         tool: args.tool.map(|tool| (tool, arguments)),
-        timeout: Duration::from_secs(args.timeout_s.max(1)),
     })
 }
 

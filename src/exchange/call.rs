@@ -32,6 +32,16 @@ use super::{ExchangeError, TokenClient};
 
 /// What to do.
 pub struct CallOptions {
+    /// Where and how to connect.
+    pub connect: ConnectOptions,
+    /// The DPoP key; generated in memory when `None`.
+    pub key: Option<SigningKey>,
+    /// The tool to call, with its arguments.
+    pub tool: Option<(String, Value)>,
+}
+
+/// How to reach one MCP server with credentials.
+pub struct ConnectOptions {
     /// The MCP server's URL, exactly as its metadata names it.
     pub url: String,
     /// How to get the token.
@@ -48,12 +58,31 @@ pub struct CallOptions {
     pub issuer: Option<String>,
     /// Refuse Bearer tokens.
     pub require_dpop: bool,
-    /// The DPoP key; generated in memory when `None`.
-    pub key: Option<SigningKey>,
-    /// The tool to call, with its arguments.
-    pub tool: Option<(String, Value)>,
+    /// The DPoP signer; `None` makes a key of an algorithm the server lists.
+    pub signer: Option<Arc<ProofSigner>>,
     /// Time for each HTTP exchange.
     pub timeout: Duration,
+}
+
+/// A connection to one MCP server.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Connected {
+    /// The server asked for no credentials.
+    Open,
+    /// The server wants tokens: the layer adds them.
+    Guarded {
+        /// What discovery found.
+        discovered: Box<super::Discovered>,
+        /// The layer that adds the token and a proof to each request.
+        layer: DpopClientLayer,
+        /// The token provider behind it.
+        provider: TokenProvider,
+        /// The DPoP key's signer.
+        signer: Arc<ProofSigner>,
+        /// The audience tokens are asked for.
+        audience: Audience,
+    },
 }
 
 /// Builds a workload token source for an authorization server's issuer identifier.
@@ -150,23 +179,72 @@ pub enum CallError {
 }
 
 /// Runs the call, reporting each step to `report`.
-pub async fn run(mut options: CallOptions, report: &mut dyn FnMut(Step)) -> Result<(), CallError> {
+pub async fn run(
+    options: CallOptions,
+    report: &mut (dyn FnMut(Step) + Send),
+) -> Result<(), CallError> {
+    let CallOptions {
+        connect: mut connect_options,
+        key,
+        tool,
+    } = options;
+    if connect_options.signer.is_none()
+        && let Some(key) = key
+    {
+        connect_options.signer = Some(Arc::new(ProofSigner::new(key)));
+    }
+    let url = https_url("url", &connect_options.url).map_err(|_| {
+        CallError::Options(format!(
+            "{} is not an https URL (or http on loopback)",
+            connect_options.url
+        ))
+    })?;
+    let uri: http::Uri = connect_options
+        .url
+        .parse()
+        .map_err(|_| CallError::Options(format!("{} is not a URI", connect_options.url)))?;
+    let timeout = connect_options.timeout;
+    let http = crate::outbound::client(timeout, timeout, url.scheme() == "http")
+        .map_err(|error| CallError::Options(format!("cannot build the HTTP client: {error}")))?;
+    let service = ReqwestService::new(http.clone());
+    match connect(&http, connect_options, report).await? {
+        Connected::Open => session(service, uri, tool, report).await,
+        Connected::Guarded {
+            layer,
+            provider,
+            signer,
+            audience,
+            ..
+        } => {
+            let token = provider.token(&audience).await?;
+            report(Step::Token {
+                token_type: if token.dpop { "DPoP" } else { "Bearer" },
+                scope: token.scope.clone(),
+                expires_in: token.expires_in.map(|d| d.as_secs()),
+                key_thumbprint: signer.thumbprint().as_str().to_owned(),
+            });
+            session(layer.layer(service), uri, tool, report).await
+        }
+    }
+}
+
+/// Connects to the MCP server: one request without credentials; if it answers 401,
+/// discovery (RFC 9728, RFC 8414), the grant checked against `grant_types_supported`, and a
+/// client layer for it. No token is asked for yet.
+pub async fn connect(
+    http: &reqwest::Client,
+    mut options: ConnectOptions,
+    report: &mut (dyn FnMut(Step) + Send),
+) -> Result<Connected, CallError> {
     let url = https_url("url", &options.url).map_err(|_| {
         CallError::Options(format!(
             "{} is not an https URL (or http on loopback)",
             options.url
         ))
     })?;
-    let uri: http::Uri = options
-        .url
-        .parse()
-        .map_err(|_| CallError::Options(format!("{} is not a URI", options.url)))?;
-    let http = crate::outbound::client(options.timeout, options.timeout, url.scheme() == "http")
-        .map_err(|error| CallError::Options(format!("cannot build the HTTP client: {error}")))?;
-
     // The first request carries no credentials: its 401 says where to get them.
     let probe = http
-        .post(url.clone())
+        .post(url)
         .header(CONTENT_TYPE, "application/json")
         .header(ACCEPT, "application/json, text/event-stream")
         .body(r#"{"jsonrpc":"2.0","id":0,"method":"ping"}"#)
@@ -174,14 +252,13 @@ pub async fn run(mut options: CallOptions, report: &mut dyn FnMut(Step)) -> Resu
         .await
         .map_err(|error| CallError::Unreachable(super::discover::describe(&error)))?;
     let status = probe.status().as_u16();
-    let service = ReqwestService::new(http.clone());
     if status != 401 {
         report(Step::Open);
-        return session(service, uri, &options, report).await;
+        return Ok(Connected::Open);
     }
     report(Step::Challenged { status });
     let found = discover(
-        &http,
+        http,
         &options.url,
         &challenges(probe.headers()),
         options.issuer.as_deref(),
@@ -198,10 +275,10 @@ pub async fn run(mut options: CallOptions, report: &mut dyn FnMut(Step)) -> Resu
             grant: options.grant.name(),
         });
     }
-    let signer = Arc::new(signer(
-        options.key.take(),
+    let signer = signer(
+        options.signer.take(),
         &server.dpop_signing_alg_values_supported,
-    )?);
+    )?;
     let nonces = Arc::new(NonceBook::new());
     let mut client = TokenClient::builder(server.token_endpoint.clone(), Arc::clone(&signer))
         .nonces(Arc::clone(&nonces))
@@ -218,58 +295,61 @@ pub async fn run(mut options: CallOptions, report: &mut dyn FnMut(Step)) -> Resu
         resource: (!options.omit_resource).then(|| found.resource.resource.clone()),
         scopes: Audience::new("", options.scopes.iter().cloned()).scopes,
     };
-    let token = provider.token(&audience).await?;
-    report(Step::Token {
-        token_type: if token.dpop { "DPoP" } else { "Bearer" },
-        scope: token.scope.clone(),
-        expires_in: token.expires_in.map(|d| d.as_secs()),
-        key_thumbprint: signer.thumbprint().as_str().to_owned(),
-    });
-    let layer = DpopClientLayer::new(provider, signer, audience).nonces(nonces);
-    session(layer.layer(service), uri, &options, report).await
+    let layer = DpopClientLayer::new(provider.clone(), Arc::clone(&signer), audience.clone())
+        .nonces(nonces);
+    Ok(Connected::Guarded {
+        discovered: Box::new(found),
+        layer,
+        provider,
+        signer,
+        audience,
+    })
 }
 
-/// The DPoP key: the configured one, or a new one of the first algorithm the server lists
-/// that this crate signs with (ES256 when it lists none).
-fn signer(key: Option<SigningKey>, supported: &[String]) -> Result<ProofSigner, CallError> {
+/// The DPoP signer: the configured one, if the server lists its algorithm, or a new key of
+/// the first algorithm the server lists that this crate signs with (ES256 when it lists
+/// none).
+fn signer(
+    configured: Option<Arc<ProofSigner>>,
+    supported: &[String],
+) -> Result<Arc<ProofSigner>, CallError> {
     let allowed =
         |alg: Algorithm| supported.is_empty() || supported.iter().any(|name| name == alg.name());
-    let key = match key {
-        Some(key) if allowed(key.alg()) => key,
-        Some(key) => {
-            return Err(CallError::Options(format!(
-                "the DPoP key is {}, which the authorization server does not list in dpop_signing_alg_values_supported ({})",
-                key.alg().name(),
-                supported.join(", ")
-            )));
+    if let Some(signer) = configured {
+        let alg = signer.key().alg();
+        if allowed(alg) {
+            return Ok(signer);
         }
-        None => {
-            let alg = [
-                Algorithm::ES256,
-                Algorithm::EdDSA,
-                Algorithm::ES384,
-                Algorithm::PS256,
-                Algorithm::RS256,
-            ]
-            .into_iter()
-            .find(|alg| allowed(*alg))
-            .ok_or_else(|| {
-                CallError::Options(format!(
-                    "the authorization server lists no DPoP algorithm this client signs with ({})",
-                    supported.join(", ")
-                ))
-            })?;
-            SigningKey::generate(alg).map_err(|error| CallError::Options(error.to_string()))?
-        }
-    };
-    Ok(ProofSigner::new(key))
+        return Err(CallError::Options(format!(
+            "the DPoP key is {}, which the authorization server does not list in dpop_signing_alg_values_supported ({})",
+            alg.name(),
+            supported.join(", ")
+        )));
+    }
+    let alg = [
+        Algorithm::ES256,
+        Algorithm::EdDSA,
+        Algorithm::ES384,
+        Algorithm::PS256,
+        Algorithm::RS256,
+    ]
+    .into_iter()
+    .find(|alg| allowed(*alg))
+    .ok_or_else(|| {
+        CallError::Options(format!(
+            "the authorization server lists no DPoP algorithm this client signs with ({})",
+            supported.join(", ")
+        ))
+    })?;
+    let key = SigningKey::generate(alg).map_err(|error| CallError::Options(error.to_string()))?;
+    Ok(Arc::new(ProofSigner::new(key)))
 }
 
 async fn session<S, B>(
     service: S,
     uri: http::Uri,
-    options: &CallOptions,
-    report: &mut dyn FnMut(Step),
+    tool: Option<(String, Value)>,
+    report: &mut (dyn FnMut(Step) + Send),
 ) -> Result<(), CallError>
 where
     S: Service<http::Request<Bytes>, Response = http::Response<B>>,
@@ -300,7 +380,7 @@ where
             .filter_map(|tool| tool.get("name").and_then(Value::as_str).map(str::to_owned))
             .collect(),
     });
-    if let Some((tool, arguments)) = &options.tool {
+    if let Some((tool, arguments)) = &tool {
         let result = session.call_tool(tool, arguments.clone()).await?;
         let is_error = result
             .get("isError")

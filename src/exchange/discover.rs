@@ -145,8 +145,8 @@ async fn get(http: &reqwest::Client, url: &Url) -> Result<(u16, Vec<u8>), Discov
     Ok((status, body))
 }
 
-/// What failed in an exchange, in words that hold no URL query or response bytes.
-pub(super) fn describe(error: &reqwest::Error) -> String {
+/// What failed in an HTTP exchange, in words that hold no URL, query or response bytes.
+pub fn describe(error: &reqwest::Error) -> String {
     if error.is_timeout() {
         "timed out".into()
     } else if error.is_connect() {

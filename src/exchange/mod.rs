@@ -34,7 +34,9 @@ mod provider;
 
 pub use challenge::Challenge;
 pub use client::{AccessToken, ExchangeError, TokenClient, TokenClientBuilder};
-pub use discover::{Discovered, DiscoveryError, discover, server_metadata};
+pub use discover::{
+    Discovered, DiscoveryError, describe as describe_transport, discover, server_metadata,
+};
 pub use grant::{Audience, FormError, Grant};
 pub use http_client::ReqwestService;
 pub use layer::{DpopClient, DpopClientError, DpopClientLayer};

@@ -44,6 +44,7 @@ use figment::value::{Dict, Map};
 use figment::{Figment, Metadata, Profile, Provider};
 use serde::Deserialize;
 
+mod agent;
 mod check;
 mod guard;
 mod host;
@@ -59,6 +60,7 @@ mod scopes;
 mod secrets;
 mod upstream;
 
+pub use agent::{AgentSection, GrantName, RouteConfig, WorkloadConfig};
 pub use guard::{GuardConfig, GuardMode, IssuerConfig, IssuerKeys};
 pub use host::{AdminConfig, LogConfig, LogFormat, RuntimeConfig, ShutdownConfig};
 pub use identity::{IdentityConfig, IdentityHeaderNames};
@@ -96,6 +98,8 @@ pub struct Config {
     pub guard: GuardConfig,
     /// The issuer role: runs when `[issuer]` is present.
     pub issuer: IssuerSection,
+    /// The agent role: runs when `[agent]` is present.
+    pub agent: AgentSection,
     /// The old place of `[guard.identity]`.
     #[serde(rename = "identity")]
     legacy_identity: Option<IdentityConfig>,
@@ -198,6 +202,10 @@ impl Config {
         if !figment.contains("issuer.listen.address") {
             config.issuer.listen.address = issuer::DEFAULT_ADDRESS.into();
         }
+        config.agent.listen.table = agent::LISTEN;
+        if !figment.contains("agent.listen.address") {
+            config.agent.listen.address = agent::DEFAULT_ADDRESS.into();
+        }
         for role in RoleKind::ALL {
             config.section_mut(*role).resolve_files()?;
         }
@@ -256,6 +264,7 @@ impl Config {
         match role {
             RoleKind::Guard => &self.guard,
             RoleKind::Issuer => &self.issuer,
+            RoleKind::Agent => &self.agent,
         }
     }
 
@@ -264,6 +273,7 @@ impl Config {
         match role {
             RoleKind::Guard => &mut self.guard,
             RoleKind::Issuer => &mut self.issuer,
+            RoleKind::Agent => &mut self.agent,
         }
     }
 

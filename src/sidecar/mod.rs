@@ -40,4 +40,4 @@ pub use logging::init_logging;
 pub use role::guard::GuardSwitch;
 #[cfg(feature = "bench-unguarded")]
 pub use run::run_unguarded;
-pub use run::{run, run_guard, run_issuer, run_present};
+pub use run::{run, run_agent, run_guard, run_issuer, run_present};

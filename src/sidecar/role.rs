@@ -29,6 +29,7 @@ use super::admin::AdminRoute;
 use super::probe::{BoxFuture, Probe};
 use super::signal::Shutdown;
 
+pub mod agent;
 pub mod guard;
 pub mod issuer;
 

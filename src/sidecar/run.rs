@@ -6,6 +6,7 @@ use super::config::{Config, RoleKind};
 use super::error::SidecarError;
 use super::host::Host;
 use super::role::Role;
+use super::role::agent::AgentRole;
 use super::role::guard::{GuardRole, GuardSwitch};
 use super::role::issuer::IssuerRole;
 use super::shared::InProcessKeys;
@@ -26,6 +27,11 @@ pub async fn run_present(config: Config) -> Result<(), SidecarError> {
 /// Runs the issuer alone (`mcp-warden issuer`).
 pub async fn run_issuer(config: Config) -> Result<(), SidecarError> {
     run(config, &[RoleKind::Issuer]).await
+}
+
+/// Runs the agent alone (`mcp-warden agent`).
+pub async fn run_agent(config: Config) -> Result<(), SidecarError> {
+    run(config, &[RoleKind::Agent]).await
 }
 
 /// Runs the guard alone (`mcp-warden guard`), whether or not `[guard]` is present.
@@ -72,6 +78,7 @@ async fn run_with(
                     built.push(Box::new(issuer));
                 }
             }
+            RoleKind::Agent => built.push(Box::new(AgentRole::build(&config.agent, &host).await?)),
         }
     }
     host.run(built).await

@@ -19,17 +19,21 @@ pub enum RoleKind {
     /// `[issuer]`: the token service that exchanges workload identity for DPoP-bound
     /// access tokens.
     Issuer,
+    /// `[agent]`: the egress proxy that adds a workload's DPoP-bound credentials to its
+    /// requests to MCP servers.
+    Agent,
 }
 
 impl RoleKind {
     /// Every role, in the order they start.
-    pub const ALL: &'static [RoleKind] = &[RoleKind::Issuer, RoleKind::Guard];
+    pub const ALL: &'static [RoleKind] = &[RoleKind::Issuer, RoleKind::Guard, RoleKind::Agent];
 
     /// The name of the role's section, which is also its name in logs and probes.
     pub fn section(self) -> &'static str {
         match self {
             RoleKind::Guard => "guard",
             RoleKind::Issuer => "issuer",
+            RoleKind::Agent => "agent",
         }
     }
 }
