@@ -106,6 +106,11 @@ mod load {
         /// Only create/load the issuer key and write the JWK Set, then exit.
         #[arg(long)]
         keys_only: bool,
+        /// With `--keys-only`: also write the workload assertion of `--mode token` (a
+        /// Kubernetes service-account token signed by `--issuer-key`, `aud` = `--audience`)
+        /// to this file, for an agent proxy's `token_file`.
+        #[arg(long)]
+        write_workload_token: Option<std::path::PathBuf>,
         /// The token's `iss` (in `--mode token`, the workload assertion's).
         #[arg(long, default_value = "https://as.example.com")]
         issuer: String,
@@ -160,6 +165,10 @@ mod load {
             let key = issuer_key(Some(path))?;
             if let Some(jwks) = &args.write_jwks {
                 write_jwks(&key, jwks)?;
+            }
+            if let Some(file) = &args.write_workload_token {
+                let assertion = workload_assertion(&key, args, unix_now())?;
+                std::fs::write(file, assertion).map_err(|e| format!("{}: {e}", file.display()))?;
             }
             return Ok(ExitCode::SUCCESS);
         }
@@ -288,24 +297,9 @@ mod load {
             args: &Args,
             url: &str,
         ) -> Result<Self, String> {
-            let audience = args
-                .audience
-                .as_deref()
-                .ok_or("--mode token needs --audience (the issuer's identifier)")?;
             let client = ProofSigner::generate(Algorithm::ES256).map_err(|e| e.to_string())?;
             let now = unix_now();
-            let claims = json!({
-                "iss": args.issuer, "aud": [audience], "sub": "system:serviceaccount:load:agent",
-                "iat": now, "nbf": now, "exp": now + 3000,
-                "kubernetes.io": {"namespace": "load", "serviceaccount": {"name": "agent", "uid": "0"}}
-            });
-            let header = json!({"alg": "ES256", "kid": KID});
-            let assertion = platform_key
-                .sign_compact(
-                    header.as_object().expect("an object"),
-                    claims.as_object().expect("an object"),
-                )
-                .map_err(|e| e.to_string())?;
+            let assertion = workload_assertion(platform_key, args, now)?;
             let form = url::form_urlencoded::Serializer::new(String::new())
                 .append_pair("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer")
                 .append_pair("assertion", &assertion)
@@ -318,6 +312,28 @@ mod load {
                 form: Some(Bytes::from(form)),
             })
         }
+    }
+
+    /// A Kubernetes service-account token for `system:serviceaccount:load:agent`, `aud` =
+    /// `--audience`, valid for 50 minutes: no `jti`, as the platform reuses it until rotated
+    /// (so the issuer does not make it single-use).
+    fn workload_assertion(platform_key: &SigningKey, args: &Args, now: u64) -> Result<String, String> {
+        let audience = args
+            .audience
+            .as_deref()
+            .ok_or("a workload token needs --audience (the issuer's identifier)")?;
+        let claims = json!({
+            "iss": args.issuer, "aud": [audience], "sub": "system:serviceaccount:load:agent",
+            "iat": now, "nbf": now, "exp": now + 3000,
+            "kubernetes.io": {"namespace": "load", "serviceaccount": {"name": "agent", "uid": "0"}}
+        });
+        let header = json!({"alg": "ES256", "kid": KID});
+        platform_key
+            .sign_compact(
+                header.as_object().expect("an object"),
+                claims.as_object().expect("an object"),
+            )
+            .map_err(|e| e.to_string())
     }
 
     /// `count` proofs with random `jti`s, signed on every core (~20 µs each for ES256).
