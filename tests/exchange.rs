@@ -496,3 +496,92 @@ async fn the_client_layer_answers_the_nonce_and_step_up_challenges_once_each() {
     assert_eq!(refusals[1].0, 403);
     assert!(refusals[1].1.contains("insufficient_scope"), "{refusals:?}");
 }
+
+/// A token endpoint slower than the client's timeout is a clear transient error, not a hang.
+#[tokio::test]
+async fn a_slow_token_endpoint_times_out_clearly() {
+    let harness = start().await;
+    let (listener, slow) = bind().await;
+    let app = Router::new().route(
+        "/token",
+        post(|| async {
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            "{}"
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let signer = Arc::new(ProofSigner::generate(Algorithm::ES256).unwrap());
+    let client = TokenClient::builder(url::Url::parse(&format!("{slow}/token")).unwrap(), signer)
+        .timeout(std::time::Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let path = harness.write_workload_token("payments");
+    let provider = TokenProvider::builder(client, Grant::JwtBearer)
+        .source(Arc::new(FileSource::new(path)))
+        .build();
+    let started = std::time::Instant::now();
+    let error = provider
+        .token(&Audience::new(&harness.mcp, ["tools:call"]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, ExchangeError::Transport { reason, .. } if reason == "timed out"),
+        "{error:?}"
+    );
+    assert!(error.is_transient());
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+}
+
+/// An unreadable workload token file is named in the error, and nothing is sent; an expired
+/// workload token is sent and refused by the issuer (it is the authorization server's call),
+/// never retried.
+#[tokio::test]
+async fn an_unreadable_or_expired_workload_token_fails_clearly() {
+    let harness = start().await;
+    let signer = Arc::new(ProofSigner::generate(Algorithm::ES256).unwrap());
+    let endpoint = url::Url::parse(&format!("{}/token", harness.warden)).unwrap();
+    let client = TokenClient::builder(endpoint, signer).build().unwrap();
+    let missing = harness.dir.path().join("no-such-token");
+    let provider = TokenProvider::builder(client.clone(), Grant::JwtBearer)
+        .source(Arc::new(FileSource::new(&missing)))
+        .build();
+    let audience = Audience::new(&harness.mcp, ["tools:call"]);
+    let error = provider.token(&audience).await.unwrap_err();
+    match &error {
+        ExchangeError::Workload(message) => {
+            assert!(message.contains("no-such-token"), "{message}")
+        }
+        other => panic!("expected a workload error, got {other:?}"),
+    }
+    assert_eq!(harness.token_requests.load(Ordering::SeqCst), 0);
+
+    let now = now();
+    let expired = harness
+        .cluster_key
+        .sign_compact(
+            json!({"kid": "c1"}).as_object().unwrap(),
+            json!({
+                "iss": CLUSTER, "sub": "system:serviceaccount:payments:agent",
+                "aud": [harness.warden], "iat": now - 1200, "exp": now - 600,
+                "kubernetes.io": {"namespace": "payments", "serviceaccount": {"name": "agent"}},
+            })
+            .as_object()
+            .unwrap(),
+        )
+        .unwrap();
+    let path = harness.dir.write("expired", &expired);
+    let provider = TokenProvider::builder(client, Grant::JwtBearer)
+        .source(Arc::new(FileSource::new(path)))
+        .build();
+    let error = provider.token(&audience).await.unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            ExchangeError::Refused {
+                code: ErrorCode::InvalidGrant,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+}
