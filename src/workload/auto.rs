@@ -13,6 +13,8 @@ use super::error::SourceError;
 use super::file::{FileSource, KUBERNETES_PROJECTED_TOKEN_FILE};
 use super::gcp::GcpMetadata;
 use super::github::GithubActions;
+#[cfg(feature = "spiffe")]
+use super::spiffe::SpiffeSource;
 use super::{FetchFuture, TokenSource};
 
 /// What automatic detection may use, and what the network sources it builds need.
@@ -38,8 +40,8 @@ impl AutoOptions {
         }
     }
 
-    /// The audience to ask for where the platform mints on request (GitHub Actions, GCP;
-    /// required for those). File-based platforms fix their audience where the file is
+    /// The audience to ask for where the platform mints on request (GitHub Actions, GCP,
+    /// the SPIFFE Workload API; required for those). File-based platforms fix their audience where the file is
     /// configured (the projection's `audience`, the webhook's settings).
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
         self.audience = Some(audience.into());
@@ -107,8 +109,8 @@ pub struct WorkloadSource {
 }
 
 impl WorkloadSource {
-    /// Detects the platform in `env` ([`detect`]) and builds its source: GitHub Actions
-    /// and GCP need [`AutoOptions::audience`]. Fails with
+    /// Detects the platform in `env` ([`detect`]) and builds its source: GitHub Actions,
+    /// GCP and the SPIFFE Workload API need [`AutoOptions::audience`]. Fails with
     /// [`SourceError::NothingDetected`] when no platform is found.
     pub fn auto(env: &dyn Environment, options: AutoOptions) -> Result<Self, SourceError> {
         let detected = detect(env, &options).ok_or_else(|| SourceError::NothingDetected {
@@ -118,6 +120,16 @@ impl WorkloadSource {
             Detected::GithubActions => {
                 let mut builder = GithubActions::builder()
                     .environment(env)
+                    .clock(options.clock.clone());
+                if let Some(audience) = &options.audience {
+                    builder = builder.audience(audience);
+                }
+                Box::new(builder.build()?)
+            }
+            #[cfg(feature = "spiffe")]
+            Detected::SpiffeWorkloadApi { endpoint } => {
+                let mut builder = SpiffeSource::builder()
+                    .endpoint(endpoint)
                     .clock(options.clock.clone());
                 if let Some(audience) = &options.audience {
                     builder = builder.audience(audience);

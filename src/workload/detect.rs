@@ -4,7 +4,9 @@
 //!
 //! The order is from the most explicit signal to the least: GitHub Actions (both
 //! `ACTIONS_ID_TOKEN_REQUEST_*` variables, set only when the job has `id-token: write`),
-//! then AWS and Azure (their webhooks set a variable on pods that are also Kubernetes pods,
+//! then, with the feature `spiffe`, the SPIFFE Workload API (`SPIFFE_ENDPOINT_SOCKET` is set:
+//! someone pointed the workload at an agent on purpose, and a SPIRE-attested pod is often a
+//! Kubernetes pod too, so it must win over the files below), then AWS and Azure (their webhooks set a variable on pods that are also Kubernetes pods,
 //! so they must win over the projected file), then a Kubernetes projected token file that
 //! exists, then the GCP metadata server — only when enabled or `GCE_METADATA_HOST` is set,
 //! because probing `metadata.google.internal` from elsewhere would stall or, on a hostile
@@ -18,6 +20,8 @@ use super::auto::AutoOptions;
 use super::file::{AWS_WEB_IDENTITY_TOKEN_FILE, AZURE_FEDERATED_TOKEN_FILE};
 use super::gcp::GCE_METADATA_HOST;
 use super::github::{ACTIONS_ID_TOKEN_REQUEST_TOKEN, ACTIONS_ID_TOKEN_REQUEST_URL};
+#[cfg(feature = "spiffe")]
+use super::spiffe::SPIFFE_ENDPOINT_SOCKET;
 
 /// What detection reads: environment variables and whether a file exists.
 pub trait Environment: Send + Sync {
@@ -96,6 +100,12 @@ impl Environment for StaticEnvironment {
 pub enum Detected {
     /// `ACTIONS_ID_TOKEN_REQUEST_URL` and `ACTIONS_ID_TOKEN_REQUEST_TOKEN` are set.
     GithubActions,
+    /// `SPIFFE_ENDPOINT_SOCKET` names the SPIFFE Workload API (feature `spiffe`).
+    #[cfg(feature = "spiffe")]
+    SpiffeWorkloadApi {
+        /// The variable's value (`unix:/path` or `unix:///path`).
+        endpoint: String,
+    },
     /// `AWS_WEB_IDENTITY_TOKEN_FILE` names this file.
     AwsWebIdentity {
         /// The token file.
@@ -125,6 +135,11 @@ impl fmt::Display for Detected {
                 f,
                 "GitHub Actions ({ACTIONS_ID_TOKEN_REQUEST_URL} and \
                  {ACTIONS_ID_TOKEN_REQUEST_TOKEN} are set)"
+            ),
+            #[cfg(feature = "spiffe")]
+            Detected::SpiffeWorkloadApi { endpoint } => write!(
+                f,
+                "SPIFFE Workload API ({SPIFFE_ENDPOINT_SOCKET}={endpoint})"
             ),
             Detected::AwsWebIdentity { token_file } => write!(
                 f,
@@ -158,6 +173,10 @@ pub fn detect(env: &dyn Environment, options: &AutoOptions) -> Option<Detected> 
     {
         return Some(Detected::GithubActions);
     }
+    #[cfg(feature = "spiffe")]
+    if let Some(endpoint) = env.var(SPIFFE_ENDPOINT_SOCKET) {
+        return Some(Detected::SpiffeWorkloadApi { endpoint });
+    }
     if let Some(path) = env.var(AWS_WEB_IDENTITY_TOKEN_FILE) {
         return Some(Detected::AwsWebIdentity {
             token_file: path.into(),
@@ -190,6 +209,8 @@ mod tests {
         StaticEnvironment::new()
             .var(ACTIONS_ID_TOKEN_REQUEST_URL, "https://gh.example/token?x=1")
             .var(ACTIONS_ID_TOKEN_REQUEST_TOKEN, "request-token")
+            // Ignored without the feature `spiffe`: detection is as before it.
+            .var("SPIFFE_ENDPOINT_SOCKET", "unix:///run/spire/agent.sock")
             .var(AWS_WEB_IDENTITY_TOKEN_FILE, "/aws/token")
             .var(AZURE_FEDERATED_TOKEN_FILE, "/azure/token")
             .var(GCE_METADATA_HOST, "169.254.169.254")
@@ -203,6 +224,15 @@ mod tests {
         assert_eq!(detect(&env, &options), Some(Detected::GithubActions));
         // Only one of the two GitHub variables is not GitHub Actions.
         let env = env.var(ACTIONS_ID_TOKEN_REQUEST_TOKEN, "");
+        // With the feature `spiffe`, SPIFFE_ENDPOINT_SOCKET comes next.
+        #[cfg(feature = "spiffe")]
+        let env = {
+            let spiffe = Detected::SpiffeWorkloadApi {
+                endpoint: "unix:///run/spire/agent.sock".into(),
+            };
+            assert_eq!(detect(&env, &options), Some(spiffe));
+            env.var(SPIFFE_ENDPOINT_SOCKET, "")
+        };
         let aws = Detected::AwsWebIdentity {
             token_file: "/aws/token".into(),
         };

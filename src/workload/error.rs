@@ -117,17 +117,61 @@ pub enum SourceError {
         /// The exit code; `None` when a signal ended it.
         code: Option<i32>,
     },
+    /// No connection could be made to a unix socket (the SPIFFE Workload API's): it does not
+    /// exist, no one listens on it, or the process may not use it.
+    #[error("{name}: cannot connect to socket {path}: {}", socket_description(*.kind))]
+    SocketUnavailable {
+        /// The source.
+        name: String,
+        /// The socket.
+        path: PathBuf,
+        /// What the operating system said.
+        kind: io::ErrorKind,
+    },
+    /// The SPIFFE Workload API refused the call with a gRPC status (SPIRE answers
+    /// `invalid_argument` to a call without the `workload.spiffe.io: true` metadata, and
+    /// `permission_denied` to a workload it has no registration entry for).
+    #[error("{name}: the Workload API answered gRPC status {code}: {message}")]
+    WorkloadApiStatus {
+        /// The source.
+        name: String,
+        /// The gRPC status code, in lower case (`permission_denied`).
+        code: &'static str,
+        /// The agent's message, control characters replaced, at most 200 characters.
+        message: String,
+    },
     /// Automatic detection found no platform.
-    #[error(
-        "no workload identity platform detected: none of ACTIONS_ID_TOKEN_REQUEST_URL and \
-         ACTIONS_ID_TOKEN_REQUEST_TOKEN, AWS_WEB_IDENTITY_TOKEN_FILE, AZURE_FEDERATED_TOKEN_FILE, \
-         GCE_METADATA_HOST is set, {kubernetes_token_file} does not exist, and the GCP metadata \
-         server is not enabled"
+    #[cfg_attr(
+        not(feature = "spiffe"),
+        error(
+            "no workload identity platform detected: none of ACTIONS_ID_TOKEN_REQUEST_URL and \
+             ACTIONS_ID_TOKEN_REQUEST_TOKEN, AWS_WEB_IDENTITY_TOKEN_FILE, \
+             AZURE_FEDERATED_TOKEN_FILE, GCE_METADATA_HOST is set, {kubernetes_token_file} does \
+             not exist, and the GCP metadata server is not enabled"
+        )
+    )]
+    #[cfg_attr(
+        feature = "spiffe",
+        error(
+            "no workload identity platform detected: none of ACTIONS_ID_TOKEN_REQUEST_URL and \
+             ACTIONS_ID_TOKEN_REQUEST_TOKEN, SPIFFE_ENDPOINT_SOCKET, AWS_WEB_IDENTITY_TOKEN_FILE, \
+             AZURE_FEDERATED_TOKEN_FILE, GCE_METADATA_HOST is set, {kubernetes_token_file} does \
+             not exist, and the GCP metadata server is not enabled"
+        )
     )]
     NothingDetected {
         /// The Kubernetes projected token path looked at.
         kubernetes_token_file: PathBuf,
     },
+}
+
+fn socket_description(kind: io::ErrorKind) -> String {
+    match kind {
+        io::ErrorKind::NotFound => "no such socket".to_owned(),
+        io::ErrorKind::ConnectionRefused => "connection refused (no one listens on it)".to_owned(),
+        io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+        kind => kind.to_string(),
+    }
 }
 
 fn exit_description(code: Option<i32>) -> String {
@@ -178,7 +222,9 @@ impl SourceError {
             | SourceError::Transport { name }
             | SourceError::Timeout { name, .. }
             | SourceError::CommandSpawn { name, .. }
-            | SourceError::CommandFailed { name, .. } => Some(name),
+            | SourceError::CommandFailed { name, .. }
+            | SourceError::SocketUnavailable { name, .. }
+            | SourceError::WorkloadApiStatus { name, .. } => Some(name),
             SourceError::NothingDetected { .. } => None,
         }
     }

@@ -11,6 +11,7 @@
 //! | [`GcpMetadata`] | Google Compute Engine metadata server, `instance/service-accounts/default/identity` ("Verifying the identity of instances") | cached |
 //! | [`GithubActions`] | GitHub Actions OIDC (`ACTIONS_ID_TOKEN_REQUEST_URL`, "About security hardening with OpenID Connect") | cached |
 //! | [`CommandSource`] | any program printing a token (argv, no shell), with a timeout | cached |
+//! | `SpiffeSource` (feature `spiffe`) | SPIFFE Workload API `FetchJWTSVID` over gRPC on `SPIFFE_ENDPOINT_SOCKET` (a unix socket), with the `workload.spiffe.io: true` metadata | cached |
 //! | [`WorkloadSource::auto`] | detects one of the above from the environment ([`detect`]) | as the source found |
 //!
 //! Every source hands back a [`WorkloadToken`]: the JWT in a redacting [`Secret`], its
@@ -38,6 +39,8 @@ mod github;
 mod http;
 mod kubernetes;
 mod rfc3339;
+#[cfg(feature = "spiffe")]
+mod spiffe;
 mod token;
 
 pub use auto::{AutoOptions, WorkloadSource};
@@ -54,6 +57,8 @@ pub use github::{
     GithubActionsBuilder,
 };
 pub use kubernetes::{KubernetesTokenRequest, KubernetesTokenRequestBuilder};
+#[cfg(feature = "spiffe")]
+pub use spiffe::{SPIFFE_ENDPOINT_SOCKET, SpiffeSource, SpiffeSourceBuilder};
 pub use token::WorkloadToken;
 
 /// The largest token any source accepts, in bytes (16 KiB). Platform tokens are one to two
