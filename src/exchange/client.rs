@@ -183,18 +183,19 @@ impl TokenClient {
     ) -> Result<AccessToken, ExchangeError> {
         let inner = &self.inner;
         let endpoint = inner.token_endpoint.as_str();
-        let body = form(
-            &FormInputs {
-                grant,
-                workload_token,
-                actor_token,
-                audience,
-                client_auth: inner.client_auth.as_ref(),
-                token_endpoint: endpoint,
-            },
-            now,
-        )?;
+        let inputs = FormInputs {
+            grant,
+            workload_token,
+            actor_token,
+            audience,
+            client_auth: inner.client_auth.as_ref(),
+            token_endpoint: endpoint,
+        };
         for attempt in 0..2 {
+            // Built per attempt: a `private_key_jwt` client assertion is single-use (its
+            // `jti`, RFC 7523 §3), so the nonce retry must carry a fresh one, not replay
+            // the assertion the server has already seen.
+            let body = form(&inputs, now)?;
             let nonce = inner.nonces.get(&inner.token_endpoint);
             let proof = inner
                 .signer
@@ -209,7 +210,7 @@ impl TokenClient {
                 )
                 .header(http::header::ACCEPT, "application/json")
                 .header("dpop", proof)
-                .body(body.clone());
+                .body(body);
             if let Some(authorization) = inner.client_auth.as_ref().and_then(|a| a.authorization())
             {
                 request = request.header(http::header::AUTHORIZATION, authorization.clone());
