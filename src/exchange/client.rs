@@ -30,6 +30,8 @@ const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 pub struct AccessToken {
     /// The token.
     pub token: Secret,
+    /// Its `ath` (RFC 9449 §4.2), computed once for every proof sent with it.
+    pub ath: String,
     /// Whether it is bound to the client's key (`token_type=DPoP`); if not, it is sent as
     /// `Bearer`.
     pub dpop: bool,
@@ -272,6 +274,7 @@ fn accept(body: &[u8], require_dpop: bool) -> Result<AccessToken, ExchangeError>
         });
     }
     Ok(AccessToken {
+        ath: crate::dpop::access_token_hash(response.access_token.expose()),
         token: response.access_token,
         dpop,
         expires_in: response.expires_in.map(Duration::from_secs),

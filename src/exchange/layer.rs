@@ -298,10 +298,10 @@ fn attach<B>(
         let nonce = shared.nonces.get(url);
         let proof = shared
             .signer
-            .proof(
+            .proof_with_ath(
                 request.method().as_str(),
                 htu,
-                Some(token.token.expose()),
+                Some(&token.ath),
                 nonce.as_deref(),
                 shared.clock.now(),
             )

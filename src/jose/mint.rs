@@ -37,7 +37,9 @@ use super::sign::SigningKey;
 #[derive(Debug, Clone)]
 pub struct JwtMinter {
     key: Arc<SigningKey>,
-    header: Object,
+    /// The protected header, encoded once (serializing a JSON object cannot fail in
+    /// practice; if it ever did, every mint fails with that error).
+    encoded_header: Result<String, SignError>,
 }
 
 /// When a minted JWT is issued and for how long it holds.
@@ -77,7 +79,7 @@ impl JwtMinter {
         if let Some(kid) = key.public_jwk().kid() {
             header.insert("kid".into(), Value::String(kid.into()));
         }
-        JwtMinter { key, header }
+        JwtMinter::with_header(key, header)
     }
 
     /// A minter whose header carries the public key itself (`jwk`) instead of a `kid`:
@@ -89,7 +91,18 @@ impl JwtMinter {
             "jwk".into(),
             Value::Object(key.public_jwk().public_members()),
         );
-        JwtMinter { key, header }
+        JwtMinter::with_header(key, header)
+    }
+
+    /// The header is the same for every token of this minter, so it is serialized and
+    /// encoded once here rather than at each mint (for a DPoP proof, whose header holds the
+    /// whole public key, that is a tenth of the cost of a proof).
+    fn with_header(key: Arc<SigningKey>, header: Object) -> Self {
+        let encoded_header = key.encode_header(&header);
+        JwtMinter {
+            key,
+            encoded_header,
+        }
     }
 
     /// The signing key.
@@ -116,7 +129,8 @@ impl JwtMinter {
                 claims.remove("exp");
             }
         }
-        self.key.sign_compact(&self.header, &claims)
+        let header = self.encoded_header.as_ref().map_err(Clone::clone)?;
+        self.key.sign_with_encoded_header(header, &claims)
     }
 }
 

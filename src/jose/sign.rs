@@ -158,11 +158,28 @@ impl SigningKey {
     /// Builds a compact JWS: `alg` is set from the key (overriding the header's), the header
     /// and payload are serialized without whitespace.
     pub fn sign_compact(&self, header: &Object, payload: &Object) -> Result<String, SignError> {
+        self.sign_with_encoded_header(&self.encode_header(header)?, payload)
+    }
+
+    /// `header` with this key's `alg`, serialized and base64url-encoded: the first segment
+    /// of every compact JWS this key signs with that header.
+    pub(crate) fn encode_header(&self, header: &Object) -> Result<String, SignError> {
         let mut header = header.clone();
         header.insert("alg".into(), Value::String(self.alg.name().into()));
         let header = serde_json::to_vec(&header).map_err(|_| SignError::Serialize)?;
+        Ok(b64::encode(&header))
+    }
+
+    /// A compact JWS over `payload` with a header already encoded by
+    /// [`SigningKey::encode_header`].
+    pub(crate) fn sign_with_encoded_header(
+        &self,
+        encoded_header: &str,
+        payload: &Object,
+    ) -> Result<String, SignError> {
         let payload = serde_json::to_vec(payload).map_err(|_| SignError::Serialize)?;
-        let mut compact = b64::encode(&header);
+        let mut compact = String::with_capacity(encoded_header.len() + payload.len() * 4 / 3 + 100);
+        compact.push_str(encoded_header);
         compact.push('.');
         compact.push_str(&b64::encode(&payload));
         let signature = self.sign(compact.as_bytes())?;
