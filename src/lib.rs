@@ -85,6 +85,8 @@
 //! are pure and the vectors can pin it.
 
 pub mod clock;
+#[cfg(feature = "demo")]
+pub mod demo;
 mod digest_map;
 pub mod dpop;
 pub mod exchange;

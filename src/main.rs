@@ -7,6 +7,8 @@ use clap::{Parser, Subcommand};
 
 mod cli {
     pub(crate) mod call;
+    #[cfg(feature = "demo")]
+    pub(crate) mod demo;
 }
 
 /// See the `mimalloc` feature in Cargo.toml: measured in docs/performance.md.
@@ -41,6 +43,10 @@ enum Command {
         #[arg(long)]
         explain: bool,
     },
+    /// Run the whole chain on this machine with nothing to configure: a workload's token
+    /// exchanged at the issuer, a guarded tool called by the agent, six attacks refused.
+    #[cfg(feature = "demo")]
+    Demo(cli::demo::DemoArgs),
     /// Call an MCP server as a workload: discover its authorization server from the `401`,
     /// exchange the workload token for a DPoP-bound access token, initialize, list the
     /// tools and call one.
@@ -100,6 +106,8 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Vectors { paths, explain } => vectors(paths, explain),
         Command::Call(args) => cli::call::main(*args),
+        #[cfg(feature = "demo")]
+        Command::Demo(args) => cli::demo::main(args),
         #[cfg(feature = "sidecar")]
         Command::Guard {
             config,
