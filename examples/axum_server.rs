@@ -19,6 +19,19 @@
 //! curl -i http://127.0.0.1:8080/.well-known/oauth-protected-resource/mcp  # 200, metadata
 //! curl -i -X POST http://127.0.0.1:8080/mcp                                # 401, DPoP challenge
 //! ```
+//!
+//! A working issuer and client: `cargo run --release -- demo --serve` prints its issuer
+//! (which grants `mcp tools:call` for `http://127.0.0.1:8080/mcp`) and its workload token
+//! file; then
+//!
+//! ```sh
+//! MCP_WARDEN_ISSUER=<the demo's issuer> cargo run --example axum_server
+//! cargo run --release -- call --workload-token-file <the demo's token file> \
+//!     --scope "mcp tools:call" --tool whoami http://127.0.0.1:8080/mcp
+//! ```
+//!
+//! The handler answers just enough MCP for that client (`initialize`, `tools/list`, and one
+//! tool, `whoami`, which returns what the guard verified).
 
 use std::sync::Arc;
 
@@ -85,17 +98,40 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// and the scopes, and removed `Authorization` and `DPoP` from the request (MCP forbids
 /// passing the client's token on). `Principal` is what it verified; a route not behind the
 /// guard gets 500 from this extractor, never an unauthenticated call.
-async fn mcp(principal: Principal, Json(request): Json<Value>) -> Json<Value> {
+async fn mcp(principal: Principal, Json(request): Json<Value>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let method = request.get("method").and_then(Value::as_str).unwrap_or("");
+    // A notification gets no answer (MCP Streamable HTTP: 202 Accepted).
+    if method.starts_with("notifications/") {
+        return axum::http::StatusCode::ACCEPTED.into_response();
+    }
+    let verified = json!({
+        "subject": principal.subject(),
+        "client_id": principal.client_id(),
+        "scopes": principal.scopes(),
+        "key_thumbprint": principal.key_thumbprint().map(|jkt| jkt.as_str()),
+    });
+    let result = match method {
+        "initialize" => json!({
+            "protocolVersion": request.pointer("/params/protocolVersion").cloned()
+                .unwrap_or_else(|| json!("2025-11-25")),
+            "capabilities": {"tools": {}},
+            "serverInfo": {"name": "axum_server example", "version": env!("CARGO_PKG_VERSION")},
+        }),
+        "tools/list" => json!({"tools": [{
+            "name": "whoami",
+            "description": "What the guard verified about the caller",
+            "inputSchema": {"type": "object"},
+        }]}),
+        "tools/call" => json!({"content": [{"type": "text", "text": verified.to_string()}]}),
+        _ => verified,
+    };
     Json(json!({
         "jsonrpc": "2.0",
         "id": request.get("id").cloned().unwrap_or(Value::Null),
-        "result": {
-            "subject": principal.subject(),
-            "client_id": principal.client_id(),
-            "scopes": principal.scopes(),
-            "key_thumbprint": principal.key_thumbprint().map(|jkt| jkt.as_str()),
-        },
+        "result": result,
     }))
+    .into_response()
 }
 
 fn env_or(name: &str, default: &str) -> String {

@@ -24,6 +24,16 @@
 //! An MCP client that meets the 401 reads `resource_metadata` from the `WWW-Authenticate`
 //! challenge, fetches the Protected Resource Metadata (RFC 9728) printed at start, and gets
 //! a token from the authorization server listed there.
+//!
+//! A working issuer and client, in two terminals: `cargo run --release -- demo --serve`
+//! prints its issuer (which grants tokens for `http://127.0.0.1:8080/mcp`) and its workload
+//! token file; then
+//!
+//! ```sh
+//! MCP_WARDEN_ISSUER=<the demo's issuer> cargo run --example rmcp_server
+//! cargo run --release -- call --workload-token-file <the demo's token file> \
+//!     --tool sum --args '{"a":2,"b":3}' http://127.0.0.1:8080/mcp
+//! ```
 
 use std::sync::Arc;
 
