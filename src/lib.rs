@@ -3,7 +3,9 @@
 //! Secures MCP servers — OAuth 2.1 resource servers — by binding every access token to a
 //! client key with DPoP (RFC 9449), so that a stolen token is useless on its own.
 //!
-//! The crate holds the validation core, the guard built on it, and the sidecar:
+//! The crate holds the validation core, the three roles built on it — the guard (resource
+//! server side), the issuer (a token service for workload identity) and the agent (client
+//! side) — and the sidecar that hosts them:
 //!
 //! - [`jose`]: strict JWKs (RFC 7517/7518/8037), RFC 7638 thumbprints, compact JWS
 //!   (RFC 7515) verification and signing on aws-lc-rs;
@@ -13,20 +15,24 @@
 //! - [`token`]: JWT access tokens (RFC 9068) against trusted issuers' keys, and RFC 7662
 //!   introspection;
 //! - [`jwks`]: issuers' keys fetched over HTTPS (RFC 8414 / OpenID discovery), cached and
-//!   refreshed;
+//!   refreshed; [`jwt`]: signed-JWT verification generic over a claims profile;
 //! - [`guard`]: the request check the tower layer, the sidecar and the vector runner share,
 //!   with the one table that maps a refusal to its HTTP answer (RFC 6750 §3.1, RFC 9449
 //!   §7.1), and the tower layer for axum, hyper and rmcp servers;
-//! - `sidecar` (feature `sidecar`): `mcp-warden guard`, the same guard as a reverse proxy
-//!   for MCP servers in any language;
-//! - [`oauth`]: OAuth 2.0 client authentication, token and error responses, shared by the
-//!   clients of token endpoints;
-//! - [`vectors`]: the `resource-vectors/1` runner behind `mcp-warden vectors`;
+//! - [`issuer`]: the token service — jwt-bearer (RFC 7523, MCP SEP-1933), token exchange
+//!   (RFC 8693) and federated client credentials, a trust policy over workload claims,
+//!   DPoP-bound RFC 9068 tokens, RFC 8414 metadata and keys;
 //! - [`workload`]: workload identity token sources (Kubernetes, AWS, Azure, GCP, GitHub
-//!   Actions, files, commands) and platform detection, the agent's first building block.
-//!
-//! An agent role (obtaining tokens for a workload and signing its proofs) and an issuer role
-//! are planned on top of these modules (`docs/architecture.md`).
+//!   Actions, SPIFFE with the `spiffe` feature, files, commands) and platform detection;
+//! - [`exchange`]: the agent's token client (discovery from the MCP server's 401, the grants
+//!   with DPoP and nonces, a token cache) and `DpopClientLayer`, the client-side tower layer;
+//! - [`oauth`]: OAuth 2.0 client authentication, token and error responses, shared by the
+//!   clients and the issuer;
+//! - `sidecar` (feature `sidecar`): `mcp-warden serve|guard|issuer|agent`, the roles as one
+//!   process for MCP servers and agents in any language; `demo` (feature `demo`): the whole
+//!   chain on loopback;
+//! - [`vectors`]: the `resource-vectors/1` and `workload-vectors/1` runners behind
+//!   `mcp-warden vectors`.
 //!
 //! ## Verifying a request
 //!

@@ -18,10 +18,12 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Secures MCP servers with DPoP-bound access tokens (RFC 9449).
 ///
-/// `serve` runs every role the configuration has a section for; `guard` runs the guard
-/// sidecar alone, a reverse proxy that checks every request in front of an MCP server;
-/// `check-config` validates a configuration; `vectors` runs test vectors through the
-/// guard's validation path.
+/// `demo` runs the whole chain on this machine; `serve` runs every role the configuration has
+/// a section for — the guard (a reverse proxy that checks every request in front of an MCP
+/// server), the issuer (exchanges workload identity for DPoP-bound tokens) and the agent (an
+/// egress proxy adding those credentials); `guard`, `issuer` and `agent` run one role
+/// alone; `call` points an agent at any MCP server; `check-config` validates a
+/// configuration; `vectors` runs test vectors.
 #[derive(Debug, Parser)]
 #[command(name = "mcp-warden", version)]
 struct Cli {

@@ -3,7 +3,7 @@
 //! a guarded MCP server, and then the attacks a DPoP deployment exists to stop are tried,
 //! each refused by the part that should refuse it.
 //!
-//! The parts ([`stack`]): a stand-in Kubernetes API server writing a projected token for
+//! The parts (`stack.rs`): a stand-in Kubernetes API server writing a projected token for
 //! `system:serviceaccount:agents:researcher`; mcp-warden's issuer trusting it; an rmcp server
 //! with two tools behind the guard (server nonces on); and the agent ([`crate::exchange`]),
 //! which knows only the MCP server's URL and the token file.
