@@ -19,26 +19,13 @@ mod support;
 #[path = "support/sidecar.rs"]
 mod sidecar;
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
 use axum::Router;
 use axum::routing::get;
 use mcp_warden::exchange::{McpError, McpSession, ReqwestService};
 use mcp_warden::jose::{Algorithm, SigningKey};
 use serde_json::json;
-use sidecar::{TempDir, Upstream, free_port, http};
+use sidecar::{Process, TempDir, Upstream, free_port, http, spawn_ready};
 use support::now;
-
-/// One `mcp-warden` process; killed on drop.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 struct Chain {
     cluster_key: SigningKey,
@@ -168,37 +155,12 @@ scopes = ["tools:call", "tools:list"]
     // listener (an environment override).
     for role in ["issuer", "guard", "agent"] {
         let admin = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_mcp-warden"))
-            .args([role, "--config"])
-            .arg(&file)
-            .env("MCP_WARDEN_ADMIN__ADDRESS", format!("127.0.0.1:{admin}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        chain._processes.push(Process(child));
-        ready(&format!("http://127.0.0.1:{admin}/readyz"), role, &config).await;
+        let env = [("MCP_WARDEN_ADMIN__ADDRESS", format!("127.0.0.1:{admin}"))];
+        let admin = format!("http://127.0.0.1:{admin}");
+        let process = spawn_ready(role, &file, &env, &admin, &config).await;
+        chain._processes.push(process);
     }
     chain
-}
-
-async fn ready(url: &str, role: &str, config: &str) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let ready = http()
-            .get(url)
-            .send()
-            .await
-            .is_ok_and(|response| response.status() == 200);
-        if ready {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "mcp-warden {role} not ready within 15 s:\n{config}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 impl Chain {

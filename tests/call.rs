@@ -13,31 +13,23 @@ mod support;
 #[path = "support/sidecar.rs"]
 mod sidecar;
 
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
 
 use axum::Router;
 use mcp_warden::jose::{Algorithm, SigningKey};
 use serde_json::json;
-use sidecar::{TempDir, Upstream, free_port, http};
+use sidecar::{Process, TempDir, Upstream, free_port, spawn_ready};
 use support::now;
 
 const CLUSTER: &str = "https://kubernetes.default.svc";
 
 struct Stack {
-    child: Child,
+    _warden: Process,
     mcp: String,
     issuer: String,
     cluster_key: SigningKey,
     dir: TempDir,
     _upstream: Upstream,
-}
-
-impl Drop for Stack {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 async fn start() -> Stack {
@@ -105,39 +97,15 @@ methods = {{ "tools/call" = ["tools:call"] }}
         nonce_key = nonce_key.display().to_string(),
     );
     let file = dir.write("warden.toml", &config);
-    let child = Command::new(env!("CARGO_BIN_EXE_mcp-warden"))
-        .args(["serve", "--config"])
-        .arg(&file)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut stack = Stack {
-        child,
+    let admin = format!("http://127.0.0.1:{admin_port}");
+    let warden = spawn_ready("serve", &file, &[], &admin, &config).await;
+    Stack {
+        _warden: warden,
         mcp,
         issuer,
         cluster_key,
         dir,
         _upstream: upstream,
-    };
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if let Some(status) = stack.child.try_wait().unwrap() {
-            panic!("mcp-warden exited at start-up ({status}); configuration:\n{config}");
-        }
-        let ready = http()
-            .get(format!("http://127.0.0.1:{admin_port}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|response| response.status() == 200);
-        if ready {
-            return stack;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not ready within 15 s:\n{config}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -11,7 +11,7 @@ mod support;
 #[path = "support/sidecar.rs"]
 mod sidecar;
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -19,7 +19,7 @@ use axum::routing::any;
 use mcp_warden::dpop::ProofSigner;
 use mcp_warden::jose::{Algorithm, SigningKey};
 use serde_json::{Value, json};
-use sidecar::{TempDir, Upstream, free_port, http};
+use sidecar::{Process, TempDir, Upstream, free_port, http, spawn_ready};
 use support::now;
 
 const CLUSTER: &str = "https://kubernetes.default.svc.cluster.local";
@@ -43,7 +43,7 @@ grants = [{{ resource = "mcp", scopes = {scopes:?} }}]
 }
 
 struct Warden {
-    child: Child,
+    process: Process,
     issuer: String,
     guard: String,
     admin: String,
@@ -51,13 +51,6 @@ struct Warden {
     cluster_key: SigningKey,
     resource: String,
     _upstream: Upstream,
-}
-
-impl Drop for Warden {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 async fn start() -> Warden {
@@ -120,41 +113,17 @@ dangerous_allow_plain_http = true
         upstream = upstream.url(),
     );
     let file = dir.write("warden.toml", &config);
-    let child = Command::new(env!("CARGO_BIN_EXE_mcp-warden"))
-        .args(["serve", "--config"])
-        .arg(&file)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut warden = Warden {
-        child,
+    let admin = format!("http://127.0.0.1:{admin_port}");
+    let process = spawn_ready("serve", &file, &[], &admin, &config).await;
+    Warden {
+        process,
         issuer,
         guard: resource.clone(),
-        admin: format!("http://127.0.0.1:{admin_port}"),
+        admin,
         dir,
         cluster_key,
         resource,
         _upstream: upstream,
-    };
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if let Some(status) = warden.child.try_wait().unwrap() {
-            panic!("mcp-warden exited at start-up ({status}); configuration:\n{config}");
-        }
-        let ready = http()
-            .get(format!("{}/readyz", warden.admin))
-            .send()
-            .await
-            .is_ok_and(|response| response.status() == 200);
-        if ready {
-            return warden;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not ready within 15 s:\n{config}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -198,7 +167,7 @@ impl Warden {
 
     fn sighup(&self) {
         let status = Command::new("kill")
-            .args(["-HUP", &self.child.id().to_string()])
+            .args(["-HUP", &self.process.0.id().to_string()])
             .status()
             .unwrap();
         assert!(status.success());

@@ -355,3 +355,54 @@ impl Caller {
 pub fn jwks(issuer: &crate::support::AuthorizationServer) -> String {
     serde_json::json!({"keys": [issuer.key.public_jwk().to_json()]}).to_string()
 }
+
+/// A running `mcp-warden` process, killed (and reaped) on drop.
+pub struct Process(pub std::process::Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs `mcp-warden ROLE --config FILE` with `env`, and waits (15 s at most) until the
+/// admin listener at `admin` (`http://host:port`) answers `/readyz` with 200. Panics with
+/// `config` when the process exits or never becomes ready.
+pub async fn spawn_ready(
+    role: &str,
+    file: &Path,
+    env: &[(&str, String)],
+    admin: &str,
+    config: &str,
+) -> Process {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mcp-warden"));
+    command
+        .args([role, "--config"])
+        .arg(file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let mut process = Process(command.spawn().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(status) = process.0.try_wait().unwrap() {
+            panic!("mcp-warden {role} exited at start-up ({status}); configuration:\n{config}");
+        }
+        let ready = http()
+            .get(format!("{admin}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|response| response.status() == 200);
+        if ready {
+            return process;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "mcp-warden {role} not ready within 15 s; configuration:\n{config}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
