@@ -20,10 +20,11 @@ use tokio::io::AsyncReadExt;
 
 use crate::clock::{Clock, SystemClock};
 
+use super::MAX_TOKEN_BYTES;
 use super::cache::TokenCache;
+use super::cached::{cached_source, name_only_debug, setters};
 use super::error::SourceError;
 use super::token::WorkloadToken;
-use super::{FetchFuture, MAX_TOKEN_BYTES, TokenSource};
 
 /// How long a command may run unless configured: enough for a CLI that makes a network
 /// call of its own.
@@ -130,15 +131,7 @@ impl CommandSource {
     }
 }
 
-impl TokenSource for CommandSource {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn fetch(&self) -> FetchFuture<'_> {
-        Box::pin(self.cache.get(self.fetch_uncached()))
-    }
-}
+cached_source!(CommandSource);
 
 /// Configuration of a [`CommandSource`].
 #[must_use]
@@ -167,22 +160,17 @@ impl CommandSourceBuilder {
         self
     }
 
-    /// How long one run may take (30 s unless set); the child is killed after it.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
     /// Sends the program's standard error nowhere instead of to this process's.
     pub fn discard_stderr(mut self) -> Self {
         self.discard_stderr = true;
         self
     }
 
-    /// The clock the cache reads (the system clock unless set).
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
-        self
+    setters! {
+        /// How long one run may take (30 s unless set); the child is killed after it.
+        timeout;
+        /// The clock the cache reads (the system clock unless set).
+        clock;
     }
 
     /// Builds the source. The program is not looked for until the first fetch: it may be
@@ -199,11 +187,4 @@ impl CommandSourceBuilder {
     }
 }
 
-/// The source's name only: no token, no bearer.
-impl std::fmt::Debug for CommandSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CommandSource")
-            .field("name", &self.name)
-            .finish_non_exhaustive()
-    }
-}
+name_only_debug!(CommandSource);

@@ -17,12 +17,13 @@ use url::Url;
 
 use crate::clock::{Clock, SystemClock};
 
+use super::MAX_TOKEN_BYTES;
 use super::cache::TokenCache;
+use super::cached::{self, cached_source, name_only_debug, setters};
 use super::detect::Environment;
 use super::error::SourceError;
 use super::http::{self, DEFAULT_TIMEOUT};
 use super::token::WorkloadToken;
-use super::{FetchFuture, MAX_TOKEN_BYTES, TokenSource};
 
 /// The environment variable that moves the metadata server (`host[:port]`, no scheme).
 pub const GCE_METADATA_HOST: &str = "GCE_METADATA_HOST";
@@ -77,15 +78,7 @@ impl GcpMetadata {
     }
 }
 
-impl TokenSource for GcpMetadata {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn fetch(&self) -> FetchFuture<'_> {
-        Box::pin(self.cache.get(self.fetch_uncached()))
-    }
-}
+cached_source!(GcpMetadata);
 
 /// Configuration of a [`GcpMetadata`] source.
 #[must_use]
@@ -125,16 +118,11 @@ impl GcpMetadataBuilder {
         self
     }
 
-    /// Timeout of one request (10 s unless set).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    /// The clock the cache reads (the system clock unless set).
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
-        self
+    setters! {
+        /// Timeout of one request (10 s unless set).
+        timeout;
+        /// The clock the cache reads (the system clock unless set).
+        clock;
     }
 
     /// Checks the configuration and builds the source.
@@ -146,10 +134,7 @@ impl GcpMetadataBuilder {
         };
         let mut url = http::endpoint("GCP metadata server", "base_url", &base, true)?;
         let name: Arc<str> = Arc::from(format!("GCP metadata server {url}"));
-        let audience = self
-            .audience
-            .filter(|audience| !audience.is_empty())
-            .ok_or_else(|| SourceError::config(&name, "audience", "is required"))?;
+        let audience = cached::audience(&name, self.audience)?;
         if self.service_account.is_empty() || self.service_account.contains('/') {
             return Err(SourceError::config(
                 &name,
@@ -182,11 +167,4 @@ impl GcpMetadataBuilder {
     }
 }
 
-/// The source's name only: no token, no bearer.
-impl std::fmt::Debug for GcpMetadata {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GcpMetadata")
-            .field("name", &self.name)
-            .finish_non_exhaustive()
-    }
-}
+name_only_debug!(GcpMetadata);

@@ -18,11 +18,11 @@ use crate::clock::{Clock, SystemClock};
 use crate::secret::Secret;
 
 use super::cache::TokenCache;
+use super::cached::{self, cached_source, name_only_debug, setters};
 use super::detect::Environment;
 use super::error::SourceError;
-use super::http::{self, DEFAULT_TIMEOUT, MAX_JSON_BYTES};
+use super::http::{self, DEFAULT_TIMEOUT};
 use super::token::WorkloadToken;
-use super::{FetchFuture, TokenSource};
 
 /// The environment variable holding the runner's token request URL.
 pub const ACTIONS_ID_TOKEN_REQUEST_URL: &str = "ACTIONS_ID_TOKEN_REQUEST_URL";
@@ -76,29 +76,22 @@ impl GithubActions {
                 reqwest::header::AUTHORIZATION,
                 http::bearer(&self.name, self.request_token.expose())?,
             );
-        let (_, body) = http::exchange(&self.name, request, self.timeout, MAX_JSON_BYTES).await?;
         #[derive(serde::Deserialize)]
         struct Answer {
             value: String,
         }
-        let answer: Answer =
-            serde_json::from_slice(&body).map_err(|_| SourceError::InvalidResponse {
-                name: self.name.to_string(),
-                reason: "not a JSON object with a string member \"value\"",
-            })?;
+        let answer: Answer = http::exchange_json(
+            &self.name,
+            request,
+            self.timeout,
+            "not a JSON object with a string member \"value\"",
+        )
+        .await?;
         WorkloadToken::parse(answer.value.as_bytes(), &self.name)
     }
 }
 
-impl TokenSource for GithubActions {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn fetch(&self) -> FetchFuture<'_> {
-        Box::pin(self.cache.get(self.fetch_uncached()))
-    }
-}
+cached_source!(GithubActions);
 
 /// Configuration of a [`GithubActions`] source.
 #[must_use]
@@ -142,23 +135,14 @@ impl GithubActionsBuilder {
         self
     }
 
-    /// DANGEROUS — tests only: allows a plain-http request URL, which would send the
-    /// runner's request token in the clear. GitHub's endpoint is always https.
-    pub fn dangerous_allow_plain_http(mut self) -> Self {
-        self.allow_plain_http = true;
-        self
-    }
-
-    /// Timeout of one request (10 s unless set).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    /// The clock the cache reads (the system clock unless set).
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
-        self
+    setters! {
+        /// DANGEROUS — tests only: allows a plain-http request URL, which would send the
+        /// runner's request token in the clear. GitHub's endpoint is always https.
+        dangerous_allow_plain_http;
+        /// Timeout of one request (10 s unless set).
+        timeout;
+        /// The clock the cache reads (the system clock unless set).
+        clock;
     }
 
     /// Checks the configuration and builds the source.
@@ -177,10 +161,7 @@ impl GithubActionsBuilder {
             .ok_or_else(|| missing(ACTIONS_ID_TOKEN_REQUEST_TOKEN))?;
         let mut url = http::endpoint(NAME, "request_url", &url, self.allow_plain_http)?;
         let name: Arc<str> = Arc::from(format!("{NAME} {}", url.host_str().unwrap_or_default()));
-        let audience = self
-            .audience
-            .filter(|audience| !audience.is_empty())
-            .ok_or_else(|| SourceError::config(&name, "audience", "is required"))?;
+        let audience = cached::audience(&name, self.audience)?;
         url.query_pairs_mut().append_pair("audience", &audience);
         Ok(GithubActions {
             client: http::client(&name, self.timeout, self.allow_plain_http, Vec::new())?,
@@ -193,11 +174,4 @@ impl GithubActionsBuilder {
     }
 }
 
-/// The source's name only: no token, no bearer.
-impl std::fmt::Debug for GithubActions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GithubActions")
-            .field("name", &self.name)
-            .finish_non_exhaustive()
-    }
-}
+name_only_debug!(GithubActions);

@@ -1,7 +1,7 @@
 //! The HTTP exchange the network sources share: the crate's outbound client (no redirects,
 //! https only unless a source allows plain http), one request within a timeout, a success
-//! status, and a capped body — each failure a [`SourceError`] naming the source, none
-//! carrying the server's bytes.
+//! status, and a capped body (or a JSON answer read from it) — each failure a
+//! [`SourceError`] naming the source, none carrying the server's bytes.
 
 use std::time::Duration;
 
@@ -19,7 +19,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The largest JSON answer read (GitHub's `{"value": …}`, a TokenRequest): a token plus
 /// its wrapping.
-pub(super) const MAX_JSON_BYTES: usize = super::MAX_TOKEN_BYTES + 16 * 1024;
+const MAX_JSON_BYTES: usize = super::MAX_TOKEN_BYTES + 16 * 1024;
 
 /// The outbound client for a source: `roots` trusted besides the platform's.
 pub(super) fn client(
@@ -92,6 +92,22 @@ pub(super) async fn exchange(
                 after: timeout,
             })
         })
+}
+
+/// Sends `request` as [`exchange`] does, with at most [`MAX_JSON_BYTES`] of body, and reads
+/// the body as a `T`; a body that is not one is [`SourceError::InvalidResponse`] with
+/// `reason`.
+pub(super) async fn exchange_json<T: serde::de::DeserializeOwned>(
+    name: &str,
+    request: reqwest::RequestBuilder,
+    timeout: Duration,
+    reason: &'static str,
+) -> Result<T, SourceError> {
+    let (_, body) = exchange(name, request, timeout, MAX_JSON_BYTES).await?;
+    serde_json::from_slice(&body).map_err(|_| SourceError::InvalidResponse {
+        name: name.to_owned(),
+        reason,
+    })
 }
 
 /// `Bearer <token>` as a header value marked sensitive, so no HTTP tooling prints it.

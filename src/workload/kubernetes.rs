@@ -23,12 +23,13 @@ use url::Url;
 use crate::clock::{Clock, SystemClock};
 
 use super::cache::TokenCache;
+use super::cached::{self, cached_source, name_only_debug, setters};
 use super::detect::Environment;
 use super::error::SourceError;
 use super::file::read_bounded;
-use super::http::{self, DEFAULT_TIMEOUT, MAX_JSON_BYTES};
+use super::http::{self, DEFAULT_TIMEOUT};
+use super::rfc3339;
 use super::token::WorkloadToken;
-use super::{FetchFuture, rfc3339};
 
 /// The in-cluster service-account mount.
 const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
@@ -86,7 +87,6 @@ impl KubernetesTokenRequest {
             .header(reqwest::header::ACCEPT, "application/json")
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(self.body.clone());
-        let (_, body) = http::exchange(&self.name, request, self.timeout, MAX_JSON_BYTES).await?;
         #[derive(serde::Deserialize)]
         struct Answer {
             status: Status,
@@ -97,14 +97,19 @@ impl KubernetesTokenRequest {
             token: String,
             expiration_timestamp: String,
         }
-        let invalid = |reason| SourceError::InvalidResponse {
-            name: self.name.to_string(),
-            reason,
-        };
-        let answer: Answer = serde_json::from_slice(&body)
-            .map_err(|_| invalid("no status.token and status.expirationTimestamp strings"))?;
-        let expires_at = rfc3339::parse(&answer.status.expiration_timestamp)
-            .ok_or_else(|| invalid("status.expirationTimestamp is not an RFC 3339 date-time"))?;
+        let answer: Answer = http::exchange_json(
+            &self.name,
+            request,
+            self.timeout,
+            "no status.token and status.expirationTimestamp strings",
+        )
+        .await?;
+        let expires_at = rfc3339::parse(&answer.status.expiration_timestamp).ok_or_else(|| {
+            SourceError::InvalidResponse {
+                name: self.name.to_string(),
+                reason: "status.expirationTimestamp is not an RFC 3339 date-time",
+            }
+        })?;
         Ok(
             WorkloadToken::parse(answer.status.token.as_bytes(), &self.name)?
                 .expiring_no_later_than(expires_at),
@@ -112,15 +117,7 @@ impl KubernetesTokenRequest {
     }
 }
 
-impl super::TokenSource for KubernetesTokenRequest {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn fetch(&self) -> FetchFuture<'_> {
-        Box::pin(self.cache.get(self.fetch_uncached()))
-    }
-}
+cached_source!(KubernetesTokenRequest);
 
 /// Configuration of a [`KubernetesTokenRequest`] source.
 ///
@@ -218,23 +215,14 @@ impl KubernetesTokenRequestBuilder {
         self
     }
 
-    /// DANGEROUS — tests only: allows a plain-http API server, which would send the pod's
-    /// service-account token and the minted token in the clear. No CA file is read then.
-    pub fn dangerous_allow_plain_http(mut self) -> Self {
-        self.allow_plain_http = true;
-        self
-    }
-
-    /// Timeout of one request (10 s unless set).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    /// The clock the cache reads (the system clock unless set).
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
-        self
+    setters! {
+        /// DANGEROUS — tests only: allows a plain-http API server, which would send the pod's
+        /// service-account token and the minted token in the clear. No CA file is read then.
+        dangerous_allow_plain_http;
+        /// Timeout of one request (10 s unless set).
+        timeout;
+        /// The clock the cache reads (the system clock unless set).
+        clock;
     }
 
     /// Checks the configuration, reads the namespace (when not set) and the CA file (for
@@ -267,10 +255,7 @@ impl KubernetesTokenRequestBuilder {
             }
         }
         let name: Arc<str> = Arc::from(format!("{KIND} {namespace}/{service_account}"));
-        let audience = self
-            .audience
-            .filter(|audience| !audience.is_empty())
-            .ok_or_else(|| SourceError::config(&name, "audience", "is required"))?;
+        let audience = cached::audience(&name, self.audience)?;
         if self.expiration_seconds < MIN_EXPIRATION_SECONDS {
             return Err(SourceError::config(
                 &name,
@@ -326,11 +311,4 @@ fn is_dns_subdomain(name: &str) -> bool {
         && name.as_bytes().last().is_some_and(alphanumeric)
 }
 
-/// The source's name only: no token, no bearer.
-impl std::fmt::Debug for KubernetesTokenRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KubernetesTokenRequest")
-            .field("name", &self.name)
-            .finish_non_exhaustive()
-    }
-}
+name_only_debug!(KubernetesTokenRequest);

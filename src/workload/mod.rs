@@ -30,6 +30,7 @@ use std::pin::Pin;
 
 mod auto;
 mod cache;
+mod cached;
 mod command;
 mod detect;
 mod error;

@@ -32,10 +32,10 @@ use crate::clock::{Clock, SystemClock};
 use crate::jose::{base64url_decode, parse_object};
 
 use super::cache::TokenCache;
+use super::cached::{self, cached_source, setters};
 use super::detect::Environment;
 use super::error::SourceError;
 use super::token::WorkloadToken;
-use super::{FetchFuture, TokenSource};
 
 /// The environment variable naming the Workload API's socket (`unix:/path` or
 /// `unix:///path`), as every SPIFFE library reads it.
@@ -166,15 +166,7 @@ impl SpiffeSource {
     }
 }
 
-impl TokenSource for SpiffeSource {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn fetch(&self) -> FetchFuture<'_> {
-        Box::pin(self.cache.get(self.fetch_uncached()))
-    }
-}
+cached_source!(SpiffeSource);
 
 /// Configuration of a [`SpiffeSource`].
 #[must_use]
@@ -216,16 +208,11 @@ impl SpiffeSourceBuilder {
         self
     }
 
-    /// Timeout of one fetch: connecting to the socket and the call (10 s unless set).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    /// The clock the cache reads (the system clock unless set).
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
-        self
+    setters! {
+        /// Timeout of one fetch: connecting to the socket and the call (10 s unless set).
+        timeout;
+        /// The clock the cache reads (the system clock unless set).
+        clock;
     }
 
     /// Checks the configuration and builds the source. Nothing is connected yet.
@@ -240,10 +227,7 @@ impl SpiffeSourceBuilder {
         let socket = unix_socket_path(&endpoint)
             .map_err(|reason| SourceError::config(NAME, "endpoint", reason))?;
         let name: Arc<str> = Arc::from(format!("{NAME} {}", socket.display()));
-        let audience = self
-            .audience
-            .filter(|audience| !audience.is_empty())
-            .ok_or_else(|| SourceError::config(&name, "audience", "is required"))?;
+        let audience = cached::audience(&name, self.audience)?;
         let spiffe_id = self
             .spiffe_id
             .map(|id| SpiffeId::from_str(&id))
