@@ -317,7 +317,11 @@ mod load {
     /// A Kubernetes service-account token for `system:serviceaccount:load:agent`, `aud` =
     /// `--audience`, valid for 50 minutes: no `jti`, as the platform reuses it until rotated
     /// (so the issuer does not make it single-use).
-    fn workload_assertion(platform_key: &SigningKey, args: &Args, now: u64) -> Result<String, String> {
+    fn workload_assertion(
+        platform_key: &SigningKey,
+        args: &Args,
+        now: u64,
+    ) -> Result<String, String> {
         let audience = args
             .audience
             .as_deref()
