@@ -12,8 +12,8 @@ mod support;
 #[path = "support/sidecar.rs"]
 mod sidecar;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -44,7 +44,7 @@ struct Harness {
     /// HTTP requests the token endpoint received.
     token_requests: Arc<AtomicU64>,
     /// The MCP server's 4xx answers: status and `WWW-Authenticate`.
-    refusals: Arc<Mutex<Vec<(u16, String)>>>,
+    refusals: support::mcp::Refusals,
     http: reqwest::Client,
     dir: TempDir,
 }
@@ -157,32 +157,7 @@ async fn start_with(nonces: bool) -> Harness {
         )
         .build()
         .unwrap();
-    let refusals = Arc::new(Mutex::new(Vec::new()));
-    let seen = Arc::clone(&refusals);
-    let app = Router::new()
-        .nest_service("/mcp", support::mcp::sum_service())
-        .layer(guard)
-        .layer(axum::middleware::from_fn(
-            move |request: axum::extract::Request, next: axum::middleware::Next| {
-                let seen = Arc::clone(&seen);
-                async move {
-                    let response = next.run(request).await;
-                    if response.status().is_client_error() {
-                        let challenge = response
-                            .headers()
-                            .get("www-authenticate")
-                            .and_then(|value| value.to_str().ok())
-                            .unwrap_or_default()
-                            .to_owned();
-                        seen.lock()
-                            .unwrap()
-                            .push((response.status().as_u16(), challenge));
-                    }
-                    response
-                }
-            },
-        ));
-    tokio::spawn(async move { axum::serve(mcp_listener, app).await.unwrap() });
+    let refusals = support::mcp::serve_guarded(mcp_listener, guard);
 
     Harness {
         cluster_key,

@@ -32,7 +32,6 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Router;
 use mcp_warden::dpop::{ProofSigner, ProofValidator, StatelessNonces};
 use mcp_warden::exchange::{
     Audience, DpopClientLayer, Grant, McpSession, NonceBook, ReqwestService, TokenClient,
@@ -138,7 +137,7 @@ struct Harness {
     provider: OidcProvider,
     mcp: String,
     /// The MCP server's 4xx answers: status and `WWW-Authenticate`.
-    refusals: Arc<Mutex<Vec<(u16, String)>>>,
+    refusals: support::mcp::Refusals,
     http: reqwest::Client,
 }
 
@@ -172,32 +171,7 @@ async fn start(client_key: &SigningKey) -> Harness {
         )
         .build()
         .unwrap();
-    let refusals = Arc::new(Mutex::new(Vec::new()));
-    let seen = Arc::clone(&refusals);
-    let app = Router::new()
-        .nest_service("/mcp", support::mcp::sum_service())
-        .layer(guard)
-        .layer(axum::middleware::from_fn(
-            move |request: axum::extract::Request, next: axum::middleware::Next| {
-                let seen = Arc::clone(&seen);
-                async move {
-                    let response = next.run(request).await;
-                    if response.status().is_client_error() {
-                        let challenge = response
-                            .headers()
-                            .get("www-authenticate")
-                            .and_then(|value| value.to_str().ok())
-                            .unwrap_or_default()
-                            .to_owned();
-                        seen.lock()
-                            .unwrap()
-                            .push((response.status().as_u16(), challenge));
-                    }
-                    response
-                }
-            },
-        ));
-    tokio::spawn(async move { axum::serve(mcp_listener, app).await.unwrap() });
+    let refusals = support::mcp::serve_guarded(mcp_listener, guard);
     Harness {
         provider,
         mcp,

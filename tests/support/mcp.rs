@@ -51,3 +51,41 @@ pub fn sum_service() -> StreamableHttpService<SumServer, LocalSessionManager> {
         config,
     )
 }
+
+/// The 4xx answers a guarded server gave: status and `WWW-Authenticate`, in order.
+pub type Refusals = std::sync::Arc<std::sync::Mutex<Vec<(u16, String)>>>;
+
+/// Serves the sum server at `/mcp` on `listener`, behind `guard`, recording every 4xx
+/// answer (status and challenge) so a test can count the challenges a client met.
+pub fn serve_guarded(
+    listener: tokio::net::TcpListener,
+    guard: mcp_warden::guard::GuardLayer,
+) -> Refusals {
+    let refusals = Refusals::default();
+    let seen = refusals.clone();
+    let app = axum::Router::new()
+        .nest_service("/mcp", sum_service())
+        .layer(guard)
+        .layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                let seen = seen.clone();
+                async move {
+                    let response = next.run(request).await;
+                    if response.status().is_client_error() {
+                        let challenge = response
+                            .headers()
+                            .get("www-authenticate")
+                            .and_then(|value| value.to_str().ok())
+                            .unwrap_or_default()
+                            .to_owned();
+                        seen.lock()
+                            .unwrap()
+                            .push((response.status().as_u16(), challenge));
+                    }
+                    response
+                }
+            },
+        ));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    refusals
+}
