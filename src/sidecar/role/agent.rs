@@ -2,7 +2,8 @@
 //! agent sends plain requests to `http://127.0.0.1:8090/<route>`; the role forwards each to
 //! the route's MCP server with `Authorization: DPoP <token>` and a fresh proof, through
 //! [`DpopClientLayer`](crate::exchange::DpopClientLayer) (nonce, expired-token and step-up
-//! challenges answered there), and streams the answer back (SSE included).
+//! challenges answered there) over the guard's upstream connection pool, and streams the
+//! answer back (SSE included).
 //!
 //! A route connects on its first request: the server's `401` names its authorization
 //! server (RFC 9728, RFC 8414), and the token provider takes the workload's platform token
@@ -32,7 +33,7 @@ use tower_service::Service;
 
 use crate::dpop::ProofSigner;
 use crate::exchange::call::{ConnectOptions, Connected, connect};
-use crate::exchange::{DpopClient, DpopClientError, ReqwestService};
+use crate::exchange::{DpopClient, DpopClientError};
 use crate::guard::PeerAddr;
 use crate::workload::{AutoOptions, FileSource, ProcessEnvironment, TokenSource, WorkloadSource};
 
@@ -43,6 +44,7 @@ use super::super::observe::{Accounting, Observe, RefusalReason};
 use super::super::probe::{BoxFuture, Probe};
 use super::super::server::Listener;
 use super::super::signal::Shutdown;
+use super::super::upstream::{ClientSettings, UpstreamBody, UpstreamClient};
 use super::Role;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -198,9 +200,71 @@ struct RouteState {
 #[derive(Clone)]
 enum RouteClient {
     /// The server asked for no credentials.
-    Open(ReqwestService),
+    Open(Pooled),
     /// Requests carry the token and a proof.
-    Guarded(DpopClient<ReqwestService>),
+    Guarded(DpopClient<Pooled>),
+}
+
+/// How long a response body (an SSE stream the server keeps open for notifications) may
+/// pause before the proxy gives up on it: the guard's default upstream idle timeout.
+const BODY_IDLE: Duration = Duration::from_secs(300);
+
+/// One route's upstream: the guard's single-origin pool of hyper connections
+/// ([`UpstreamClient`]), as a tower service over `http::Request<Bytes>` so that
+/// [`DpopClientLayer`](crate::exchange::DpopClientLayer) can wrap it. The answer must begin
+/// within `first_byte`; then its body streams, pausing at most [`BODY_IDLE`].
+#[derive(Clone)]
+struct Pooled {
+    client: UpstreamClient,
+    first_byte: Duration,
+}
+
+impl Pooled {
+    fn new(url: &str, timeout: Duration) -> Result<Self, String> {
+        let mut origin = url::Url::parse(url).map_err(|e| format!("{url}: {e}"))?;
+        // The pool prefixes its URL's path to every request's; the requests carry the whole
+        // path, so the pool gets the origin alone.
+        origin.set_path("/");
+        origin.set_query(None);
+        let client = UpstreamClient::new(&ClientSettings {
+            url: &origin,
+            http2_prior_knowledge: false,
+            connect_timeout: timeout,
+            idle_timeout: BODY_IDLE,
+            extra_roots_pem: None,
+        })
+        .map_err(|e| e.to_string())?;
+        Ok(Pooled {
+            client,
+            first_byte: timeout,
+        })
+    }
+}
+
+impl Service<Request<Bytes>> for Pooled {
+    type Response = Response<UpstreamBody>;
+    type Error = BoxError;
+    type Future = BoxFuture<'static, Result<Response<UpstreamBody>, BoxError>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<Bytes>) -> Self::Future {
+        let (mut parts, body) = request.into_parts();
+        let target = self.client.target(&parts.uri);
+        let client = self.client.clone();
+        let first_byte = self.first_byte;
+        Box::pin(async move {
+            parts.uri = target.ok_or("the request URI does not fit the route's origin")?;
+            let body = Full::new(body).map_err(|never| match never {}).boxed();
+            let sent = client.send(Request::from_parts(parts, body));
+            match tokio::time::timeout(first_byte, sent).await {
+                Ok(answer) => answer.map_err(Into::into),
+                Err(_) => Err("the MCP server did not answer in time".into()),
+            }
+        })
+    }
 }
 
 /// The proxy service.
@@ -286,7 +350,7 @@ async fn forward(shared: &Shared, request: Request<Incoming>) -> Result<Response
             (
                 AgentRefusal::Upstream,
                 StatusCode::BAD_GATEWAY,
-                crate::exchange::describe_transport(&error),
+                error.to_string(),
             )
         })?,
         RouteClient::Guarded(mut service) => {
@@ -355,7 +419,13 @@ async fn route_client(shared: &Shared, route: &RouteState) -> Result<RouteClient
             format!("route {name}: {error}"),
         )
     })?;
-    let service = ReqwestService::new(shared.http.clone());
+    let service = Pooled::new(&route.config.url, shared.timeout).map_err(|error| {
+        (
+            AgentRefusal::Connect,
+            StatusCode::BAD_GATEWAY,
+            format!("route {name}: {error}"),
+        )
+    })?;
     let client = match outcome {
         Connected::Open => RouteClient::Open(service),
         Connected::Guarded { layer, .. } => {
