@@ -31,9 +31,9 @@ use mcp_warden::jose::{Algorithm, JwkSet, SigningKey};
 use mcp_warden::jwt::TrustedIssuer;
 use mcp_warden::oauth::ErrorCode;
 use mcp_warden::workload::FileSource;
-use serde_json::{Value, json};
+use serde_json::json;
 use sidecar::TempDir;
-use support::now;
+use support::{claims_of, now};
 
 const CLUSTER: &str = "https://kubernetes.default.svc";
 
@@ -216,30 +216,8 @@ impl Harness {
         let proof = signer
             .proof("POST", &self.mcp, Some(token), None, now())
             .unwrap();
-        self.http
-            .post(&self.mcp)
-            .header("authorization", format!("DPoP {token}"))
-            .header("dpop", proof)
-            .header("accept", "application/json, text/event-stream")
-            .header("content-type", "application/json")
-            .header("mcp-protocol-version", "2025-06-18")
-            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-                          "params": {"name": "sum", "arguments": {"a": 2, "b": 3}}}))
-            .send()
-            .await
-            .unwrap()
+        support::mcp::call_sum(&self.http, &self.mcp, token, &proof).await
     }
-}
-
-fn claims_of(token: &str) -> Value {
-    use base64::Engine as _;
-    let payload = token.split('.').nth(1).unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap()
 }
 
 #[tokio::test]

@@ -30,7 +30,7 @@ use mcp_warden::jwks::{JwksLocation, RemoteJwks};
 use mcp_warden::jwt::TrustedIssuer;
 use serde_json::{Value, json};
 use sidecar::Upstream;
-use support::now;
+use support::{claims_of, now};
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -271,18 +271,7 @@ impl Harness {
     /// A tools/call to `url` with `token`, proved with `signer`.
     async fn call(&self, url: &str, token: &str, signer: &ProofSigner) -> reqwest::Response {
         let proof = signer.proof("POST", url, Some(token), None, now()).unwrap();
-        self.http
-            .post(url)
-            .header("authorization", format!("DPoP {token}"))
-            .header("dpop", proof)
-            .header("accept", "application/json, text/event-stream")
-            .header("content-type", "application/json")
-            .header("mcp-protocol-version", "2025-06-18")
-            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-                          "params": {"name": "sum", "arguments": {"a": 2, "b": 3}}}))
-            .send()
-            .await
-            .unwrap()
+        support::mcp::call_sum(&self.http, url, token, &proof).await
     }
 }
 
@@ -296,11 +285,6 @@ async fn answer(response: reqwest::Response) -> Answer {
         headers,
         body,
     }
-}
-
-fn claims_of(token: &str) -> Value {
-    let payload = token.split('.').nth(1).unwrap();
-    serde_json::from_slice(&mcp_warden::jose::base64url_decode(payload).unwrap()).unwrap()
 }
 
 #[tokio::test]

@@ -43,7 +43,7 @@ use mcp_warden::jwks::{JwksLocation, RemoteJwks};
 use mcp_warden::jwt::TrustedIssuer;
 use mcp_warden::oauth::{ClientAuth, PreparedClientAuth};
 use serde_json::{Value, json};
-use support::now;
+use support::{claims_of, now};
 use tokio::io::AsyncBufReadExt;
 
 const CLIENT_ID: &str = "mcp-agent";
@@ -183,30 +183,8 @@ async fn start(client_key: &SigningKey) -> Harness {
 impl Harness {
     /// `tools/call` sum(2, 3) sent raw, with `proof`.
     async fn call(&self, token: &str, proof: &str) -> reqwest::Response {
-        self.http
-            .post(&self.mcp)
-            .header("authorization", format!("DPoP {token}"))
-            .header("dpop", proof)
-            .header("accept", "application/json, text/event-stream")
-            .header("content-type", "application/json")
-            .header("mcp-protocol-version", "2025-06-18")
-            .json(&json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call",
-                          "params": {"name": "sum", "arguments": {"a": 2, "b": 3}}}))
-            .send()
-            .await
-            .unwrap()
+        support::mcp::call_sum(&self.http, &self.mcp, token, proof).await
     }
-}
-
-fn claims_of(token: &str) -> Value {
-    use base64::Engine as _;
-    let payload = token.split('.').nth(1).unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap()
 }
 
 fn header_of(token: &str) -> Value {

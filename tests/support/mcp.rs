@@ -89,3 +89,26 @@ pub fn serve_guarded(
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     refusals
 }
+
+/// `tools/call` sum(2, 3) sent raw to `url` with `Authorization: DPoP token` and `proof`, as
+/// an MCP client would after initializing.
+pub async fn call_sum(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    proof: &str,
+) -> reqwest::Response {
+    http.post(url)
+        .header("authorization", format!("DPoP {token}"))
+        .header("dpop", proof)
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .header("mcp-protocol-version", "2025-06-18")
+        .json(
+            &serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                                  "params": {"name": "sum", "arguments": {"a": 2, "b": 3}}}),
+        )
+        .send()
+        .await
+        .unwrap()
+}

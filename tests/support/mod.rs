@@ -108,3 +108,9 @@ pub fn now() -> u64 {
         .unwrap()
         .as_secs()
 }
+
+/// A JWT's claims, decoded without verification (tests read what a token says).
+pub fn claims_of(token: &str) -> Value {
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(&mcp_warden::jose::base64url_decode(payload).unwrap()).unwrap()
+}
